@@ -1,0 +1,292 @@
+{{/*
+Helpers shared by every component. Each one says how to call it.
+Components pass a dict: "root" is the top context ($), "component" the
+component's name as used in resource names and labels (control, nats, …),
+"values" the component's values block when the helper needs it.
+*/}}
+
+{{/*
+moat.name — the chart name (or nameOverride), DNS-safe.
+Usage: {{ include "moat.name" . }}
+*/}}
+{{- define "moat.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+moat.fullname — prefix of every resource name: fullnameOverride, else the
+release name when it already contains the chart name, else <release>-<chart>.
+Truncated to 40 characters so that "<fullname>-<component>-<suffix>" fits 63.
+Usage: {{ include "moat.fullname" . }}
+*/}}
+{{- define "moat.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.componentName — the name of a component's resources: <fullname>-<component>.
+Usage: {{ include "moat.componentName" (dict "root" $ "component" "control") }}
+*/}}
+{{- define "moat.componentName" -}}
+{{- printf "%s-%s" (include "moat.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+moat.chart — chart name and version for the helm.sh/chart label.
+Usage: {{ include "moat.chart" . }}
+*/}}
+{{- define "moat.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+moat.selectorLabels — the immutable labels that select a component's pods.
+Usage: {{- include "moat.selectorLabels" (dict "root" $ "component" "control") | nindent 6 }}
+*/}}
+{{- define "moat.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "moat.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+moat.labels — the full label set of a component's resources (selector labels,
+version, chart, part-of, managed-by).
+Usage: {{- include "moat.labels" (dict "root" $ "component" "control") | nindent 4 }}
+*/}}
+{{- define "moat.labels" -}}
+{{ include "moat.selectorLabels" . }}
+app.kubernetes.io/part-of: moat
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ include "moat.chart" .root }}
+{{- end }}
+
+{{/*
+moat.clientLabels — labels that NetworkPolicies of NATS and Redis admit. Put
+them on the pods of every component that talks to NATS or Redis.
+Usage: {{- include "moat.clientLabels" (dict "nats" true "redis" true) | nindent 8 }}
+*/}}
+{{- define "moat.clientLabels" -}}
+{{- $labels := dict }}
+{{- if .nats }}{{ $_ := set $labels "moat.io/nats-client" "true" }}{{ end }}
+{{- if .redis }}{{ $_ := set $labels "moat.io/redis-client" "true" }}{{ end }}
+{{- with $labels }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/*
+moat.image — an image reference. For a Moat service pass "service": empty
+fields of "image" fall back to the chart-wide .Values.image, the tag to the
+chart's appVersion. For a third-party image omit "service"; its values must
+name repository and tag. A digest, when set, is appended.
+Usage: {{ include "moat.image" (dict "root" $ "image" .Values.control.image "service" "control") }}
+       {{ include "moat.image" (dict "root" $ "image" .Values.nats.image) }}
+*/}}
+{{- define "moat.image" -}}
+{{- $global := .root.Values.image }}
+{{- $repository := .image.repository }}
+{{- $tag := .image.tag }}
+{{- if .service }}
+{{- $repository = default (printf "%s/%s%s" $global.registry $global.repositoryPrefix .service) $repository }}
+{{- $tag = default (default .root.Chart.AppVersion $global.tag) $tag }}
+{{- end }}
+{{- $ref := printf "%s:%s" $repository (toString $tag) }}
+{{- if .image.digest }}
+{{- $ref = printf "%s@%s" $ref .image.digest }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{/*
+moat.imagePullPolicy — a Moat service image's pull policy, falling back to
+the chart-wide one.
+Usage: imagePullPolicy: {{ include "moat.imagePullPolicy" (dict "root" $ "image" .Values.control.image) }}
+*/}}
+{{- define "moat.imagePullPolicy" -}}
+{{- default .root.Values.image.pullPolicy .image.pullPolicy }}
+{{- end }}
+
+{{/*
+moat.imagePullSecrets — the pod's imagePullSecrets block (or nothing).
+Usage: {{- with include "moat.imagePullSecrets" $ }}{{ . | nindent 6 }}{{ end }}
+*/}}
+{{- define "moat.imagePullSecrets" -}}
+{{- with .Values.image.pullSecrets -}}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.serviceAccountName — the ServiceAccount a component's pods run as.
+Usage: {{ include "moat.serviceAccountName" (dict "root" $ "component" "control" "values" .Values.control) }}
+*/}}
+{{- define "moat.serviceAccountName" -}}
+{{- if .values.serviceAccount.create }}
+{{- default (include "moat.componentName" .) .values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.podSecurityContext / moat.securityContext — the chart-wide security
+contexts of stateless Moat services with the component's overrides merged in.
+Usage: {{- include "moat.podSecurityContext" (dict "root" $ "values" .Values.control) | nindent 6 }}
+       {{- include "moat.securityContext" (dict "root" $ "values" .Values.control) | nindent 10 }}
+*/}}
+{{- define "moat.podSecurityContext" -}}
+{{- toYaml (mustMergeOverwrite (deepCopy .root.Values.podSecurityContext) (deepCopy .values.podSecurityContext)) }}
+{{- end }}
+
+{{- define "moat.securityContext" -}}
+{{- toYaml (mustMergeOverwrite (deepCopy .root.Values.securityContext) (deepCopy .values.securityContext)) }}
+{{- end }}
+
+{{/*
+moat.natsUrl — the NATS client URL: the bundled server's Service, else
+nats.external.url (empty when it comes from a Secret).
+Usage: {{ include "moat.natsUrl" $ }}
+*/}}
+{{- define "moat.natsUrl" -}}
+{{- if .Values.nats.enabled }}
+{{- printf "nats://%s.%s.svc:%d" (include "moat.componentName" (dict "root" . "component" "nats")) .Release.Namespace (int .Values.nats.port) }}
+{{- else }}
+{{- .Values.nats.external.url }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.redisUrl — the Redis URL: the bundled server's Service, else
+redis.external.url (empty when it comes from a Secret).
+Usage: {{ include "moat.redisUrl" $ }}
+*/}}
+{{- define "moat.redisUrl" -}}
+{{- if .Values.redis.enabled }}
+{{- printf "redis://%s.%s.svc:%d" (include "moat.componentName" (dict "root" . "component" "redis")) .Release.Namespace (int .Values.redis.port) }}
+{{- else }}
+{{- .Values.redis.external.url }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.expectedServices — the comma list of Moat services control aggregates:
+control.expectedServices, else every Moat service this release enables.
+A new service adds its name and condition to $enabled here.
+Usage: {{ include "moat.expectedServices" $ }}
+*/}}
+{{- define "moat.expectedServices" -}}
+{{- if .Values.control.expectedServices }}
+{{- join "," .Values.control.expectedServices }}
+{{- else }}
+{{- $enabled := list "control" }}
+{{- join "," $enabled }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.configEnv — the non-secret environment every Moat service shares, as
+ConfigMap data: log level, NATS and Redis URLs, OpenTelemetry settings.
+A component's ConfigMap adds its own MOAT_<SVC>_* keys after it.
+Usage: {{- include "moat.configEnv" (dict "root" $ "component" "control" "values" .Values.control) | nindent 2 }}
+*/}}
+{{- define "moat.configEnv" -}}
+{{- $root := .root -}}
+MOAT_LOG_LEVEL: {{ default $root.Values.logLevel .values.logLevel | quote }}
+{{- with include "moat.natsUrl" $root }}
+MOAT_NATS_URL: {{ . | quote }}
+{{- end }}
+{{- with include "moat.redisUrl" $root }}
+MOAT_REDIS_URL: {{ . | quote }}
+{{- end }}
+OTEL_SERVICE_NAME: {{ .component | quote }}
+{{- with $root.Values.telemetry.otlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+OTEL_EXPORTER_OTLP_PROTOCOL: {{ $root.Values.telemetry.otlpProtocol | quote }}
+{{- else }}
+OTEL_TRACES_EXPORTER: "none"
+OTEL_METRICS_EXPORTER: "none"
+OTEL_LOGS_EXPORTER: "none"
+{{- end }}
+{{- $attrs := list (printf "service.namespace=moat") (printf "service.version=%s" $root.Chart.AppVersion) }}
+{{- range $k, $v := $root.Values.telemetry.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k (toString $v)) }}
+{{- end }}
+OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
+{{- end }}
+
+{{/*
+moat.podEnv — the container env every Moat service gets beside its
+ConfigMap: the pod's identity (downward API) and the NATS/Redis URLs read
+from Secrets when nats/redis.external.urlSecret is set.
+Usage: {{- include "moat.podEnv" $ | nindent 12 }}
+*/}}
+{{- define "moat.podEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: NODE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.nodeName
+{{- if and (not .Values.nats.enabled) .Values.nats.external.urlSecret.name }}
+- name: MOAT_NATS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.nats.external.urlSecret.name }}
+      key: {{ .Values.nats.external.urlSecret.key }}
+{{- end }}
+{{- if and (not .Values.redis.enabled) .Values.redis.external.urlSecret.name }}
+- name: MOAT_REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.external.urlSecret.name }}
+      key: {{ .Values.redis.external.urlSecret.key }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.checksum — sha256 of another rendered template, for a pod annotation
+that restarts the pods when that config changes.
+Usage: checksum/config: {{ include "moat.checksum" (dict "root" $ "path" "/control/configmap.yaml") }}
+*/}}
+{{- define "moat.checksum" -}}
+{{- include (print .root.Template.BasePath .path) .root | sha256sum }}
+{{- end }}
+
+{{/*
+moat.volumeClaim — a volumeClaimTemplates entry, or nothing when persistence
+is off (the StatefulSet then mounts an emptyDir of the same name).
+Usage: {{- with include "moat.volumeClaim" (dict "name" "data" "persistence" .Values.nats.persistence) }}{{ . | nindent 2 }}{{ end }}
+*/}}
+{{- define "moat.volumeClaim" -}}
+{{- if .persistence.enabled -}}
+volumeClaimTemplates:
+  - metadata:
+      name: {{ .name }}
+    spec:
+      accessModes: ["ReadWriteOnce"]
+      {{- with .persistence.storageClass }}
+      storageClassName: {{ . | quote }}
+      {{- end }}
+      resources:
+        requests:
+          storage: {{ .persistence.size }}
+{{- end }}
+{{- end }}

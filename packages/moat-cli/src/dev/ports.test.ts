@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SERVICES } from '../services.js';
+import { FAKE_SERVICE } from '../testing/fake-registry.js';
+import { allPorts, planDevPorts } from './ports.js';
+
+test('dev ports - defaults are the well-known ports', () => {
+  const ports = planDevPorts(SERVICES);
+  assert.equal(ports.nats, 4222);
+  assert.equal(ports.natsMonitor, 8222);
+  assert.equal(ports.redis, 6379);
+  assert.deepEqual(ports.services.control, { grpc: 50051, http: 9401 });
+});
+
+test('dev ports - a base port allocates every port in sequence, without collisions', () => {
+  const ports = planDevPorts([...SERVICES, FAKE_SERVICE], 30000);
+  assert.deepEqual(
+    { nats: ports.nats, natsMonitor: ports.natsMonitor, redis: ports.redis },
+    { nats: 30000, natsMonitor: 30001, redis: 30002 },
+  );
+  assert.deepEqual(ports.services.control, { http: 30003, grpc: 30004 });
+  assert.deepEqual(ports.services.fake, { http: 30005 });
+  const numbers = allPorts(ports).map((p) => p.port);
+  assert.equal(new Set(numbers).size, numbers.length);
+});

@@ -1,0 +1,17 @@
+/** Public surface of @moat/cli for other packages' lab tests and tooling. */
+export { CliError } from './errors.js';
+export type { LabStatus } from './lab/lab.js';
+export { curlFrom, labDown, labStatus, labUp, probeInNamespace } from './lab/lab.js';
+export { execInNamespaceArgv } from './lab/netns.js';
+export { LAB_PORTS, ORIGIN_LISTEN } from './lab/processes.js';
+export { LAB_STATE_DIR } from './lab/state.js';
+export {
+  GW_INTERFACES,
+  LAB_ADDRESSES,
+  LAB_NAMESPACES,
+  LAB_PREFIXES,
+  type LabNamespace,
+  type LabRole,
+} from './lab/topology.js';
+export { createProgram } from './program.js';
+export { SERVICES, type ServiceContext, type ServiceDefinition } from './services.js';

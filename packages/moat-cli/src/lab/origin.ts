@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+/**
+ * The lab's "internet server", running in moat-wan. Small on purpose: enough
+ * for proxy, AV and QoS tests to fetch a page, a body of known size, and see
+ * which request headers reached the origin.
+ *
+ *   /            a small HTML page
+ *   /bytes/<n>   n bytes of 'x' (up to 1 GiB), streamed
+ *   /echo        the request (method, url, headers, remote address) as JSON
+ *   /healthz     "ok"
+ */
+
+const MAX_BYTES = 1024 ** 3;
+const CHUNK = Buffer.alloc(64 * 1024, 'x');
+
+const INDEX_HTML = `<!doctype html>
+<html><head><title>Moat lab origin</title></head>
+<body><h1>Moat lab origin</h1><p>You reached the test origin server in moat-wan.</p></body></html>
+`;
+
+export function createOriginServer(): Server {
+  return createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://origin').pathname;
+    if (path === '/') return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML);
+    if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
+    if (path === '/echo')
+      return send(res, 200, 'application/json', `${JSON.stringify(describe(req), null, 2)}\n`);
+    const bytes = /^\/bytes\/(\d+)$/.exec(path);
+    if (bytes?.[1] !== undefined) {
+      const n = Number(bytes[1]);
+      if (n > MAX_BYTES) return send(res, 400, 'text/plain', `at most ${MAX_BYTES} bytes\n`);
+      return streamBytes(res, n);
+    }
+    return send(res, 404, 'text/plain', 'not found\n');
+  });
+}
+
+function describe(req: IncomingMessage) {
+  return {
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    remoteAddress: req.socket.remoteAddress,
+    headers: req.headers,
+  };
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Streams with back-pressure so a 1 GiB body never sits in memory. */
+function streamBytes(res: ServerResponse, n: number): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+  let left = n;
+  const pump = () => {
+    while (left > 0) {
+      const size = Math.min(left, CHUNK.length);
+      left -= size;
+      if (!res.write(size === CHUNK.length ? CHUNK : CHUNK.subarray(0, size))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}

@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import { distFile, repoRoot } from '../paths.js';
+import { type ServiceDefinition, serviceCommand } from '../services.js';
+import { labPaths } from './state.js';
+import type { LabProcessSpec } from './supervise.js';
+import { LAB_ADDRESSES, LAB_NAMESPACES } from './topology.js';
+
+/** What the lab runs, in start order: infrastructure first, then the Moat services that need it. */
+
+export const LAB_PORTS = { nats: 4222, natsMonitor: 8222, redis: 6379, origin: 80 } as const;
+
+/** The addresses the origin server listens on inside moat-wan. */
+export const ORIGIN_LISTEN = [
+  `${LAB_ADDRESSES.origin}:${LAB_PORTS.origin}`,
+  `${LAB_ADDRESSES.wanGw}:${LAB_PORTS.origin}`,
+  ...(existsSync('/proc/sys/net/ipv6') ? [`[${LAB_ADDRESSES.origin6}]:${LAB_PORTS.origin}`] : []),
+];
+
+export function labProcessSpecs(
+  services: readonly ServiceDefinition[],
+  stateRoot?: string,
+): LabProcessSpec[] {
+  const paths = labPaths(stateRoot);
+  const gw = LAB_NAMESPACES.gw;
+  const specs: LabProcessSpec[] = [
+    {
+      name: 'nats',
+      namespace: gw,
+      command: 'nats-server',
+      args: [
+        '-js',
+        '-sd',
+        paths.natsStore,
+        '-a',
+        '0.0.0.0',
+        '-p',
+        String(LAB_PORTS.nats),
+        '-m',
+        String(LAB_PORTS.natsMonitor),
+      ],
+      cwd: paths.root,
+      ready: { kind: 'http', url: `http://127.0.0.1:${LAB_PORTS.natsMonitor}/healthz` },
+    },
+    {
+      name: 'redis',
+      namespace: gw,
+      command: 'redis-server',
+      // Bound to every address of moat-gw only: the namespace is isolated, so that is safe.
+      args: [
+        '--port',
+        String(LAB_PORTS.redis),
+        '--bind',
+        '0.0.0.0',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        paths.redisDir,
+        '--protected-mode',
+        'no',
+      ],
+      cwd: paths.root,
+      ready: { kind: 'redis', host: '127.0.0.1', port: LAB_PORTS.redis },
+    },
+    {
+      name: 'origin',
+      namespace: LAB_NAMESPACES.wan,
+      command: process.execPath,
+      args: ['--enable-source-maps', distFile('lab/origin-main.js'), ...ORIGIN_LISTEN],
+      cwd: paths.root,
+      ready: { kind: 'http', url: `http://${LAB_ADDRESSES.origin}:${LAB_PORTS.origin}/healthz` },
+    },
+  ];
+
+  const expectedServices = services.map((service) => service.name);
+  for (const service of services) {
+    const { command, args } = serviceCommand(service);
+    specs.push({
+      name: service.name,
+      namespace: gw,
+      command,
+      args,
+      cwd: repoRoot(),
+      env: service.env({
+        natsUrl: `nats://127.0.0.1:${LAB_PORTS.nats}`,
+        redisUrl: `redis://127.0.0.1:${LAB_PORTS.redis}`,
+        ports: service.defaultPorts,
+        expectedServices,
+        logLevel: 'info',
+        socketDir: paths.root,
+      }),
+      ready: { kind: 'http', url: `http://127.0.0.1:${service.defaultPorts.http}/readyz` },
+    });
+  }
+  return specs;
+}

@@ -1,0 +1,74 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ReadyCheck } from '../probes.js';
+import type { LabNamespace } from './topology.js';
+
+/**
+ * /run/moat-lab/ holds everything a later `moat lab status|down` needs to find
+ * what `up` started: state.json (pids, addresses, log paths), logs/, and the data
+ * dirs of NATS and Redis. /run is tmpfs, so a reboot forgets a lab that is gone anyway.
+ */
+
+export const LAB_STATE_DIR = '/run/moat-lab';
+
+export const labPaths = (root = LAB_STATE_DIR) => ({
+  root,
+  stateFile: join(root, 'state.json'),
+  logs: join(root, 'logs'),
+  natsStore: join(root, 'nats'),
+  redisDir: join(root, 'redis'),
+  logFile: (name: string) => join(root, 'logs', `${name}.log`),
+});
+
+export interface LabProcessRecord {
+  name: string;
+  namespace: LabNamespace;
+  pid: number;
+  /** /proc/<pid>/stat start time: tells our process apart from a later one that reused the pid. */
+  startTime: number;
+  command: string;
+  args: string[];
+  log: string;
+  ready: ReadyCheck;
+  startedAt: string;
+}
+
+export interface LabState {
+  version: 1;
+  createdAt: string;
+  updatedAt: string;
+  addresses: Record<string, string>;
+  /** In start order; `down` stops them in reverse. */
+  processes: LabProcessRecord[];
+}
+
+export function emptyState(addresses: Record<string, string>): LabState {
+  const now = new Date().toISOString();
+  return { version: 1, createdAt: now, updatedAt: now, addresses, processes: [] };
+}
+
+export function readState(root = LAB_STATE_DIR): LabState | undefined {
+  try {
+    return JSON.parse(readFileSync(labPaths(root).stateFile, 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written atomically (tmp + rename) so a crash never leaves half a file. */
+export function writeState(state: LabState, root = LAB_STATE_DIR): void {
+  const { stateFile } = labPaths(root);
+  const tmp = `${stateFile}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`);
+  renameSync(tmp, stateFile);
+}
+
+export function ensureStateDirs(root = LAB_STATE_DIR): void {
+  const paths = labPaths(root);
+  for (const dir of [paths.root, paths.logs, paths.natsStore, paths.redisDir])
+    mkdirSync(dir, { recursive: true });
+}
+
+export function removeStateDir(root = LAB_STATE_DIR): void {
+  rmSync(root, { recursive: true, force: true });
+}

@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CliError } from './errors.js';
+
+/**
+ * The one list of Moat services that `moat dev` and `moat lab` start.
+ * Adding a service = adding an entry here (ports must be unique: in the lab
+ * every service shares the moat-gw namespace).
+ */
+
+export interface ServicePorts {
+  /** HTTP port serving /healthz and /readyz (the readiness probe target). */
+  http: number;
+  grpc?: number;
+}
+
+/** What a service needs to know about the runtime it is started in. */
+export interface ServiceContext {
+  natsUrl: string;
+  redisUrl: string;
+  ports: ServicePorts;
+  /** Names of every service started in this run (control aggregates their status). */
+  expectedServices: readonly string[];
+  logLevel: string;
+  /** Directory for unix sockets reachable from the host (lab only: namespaces share the filesystem). */
+  socketDir?: string;
+}
+
+export interface ServiceDefinition {
+  name: string;
+  /** Package directory, relative to the repository root. */
+  packageDir: string;
+  /** Entry point relative to packageDir. */
+  entry: string;
+  defaultPorts: ServicePorts;
+  env(ctx: ServiceContext): Record<string, string>;
+}
+
+export const SERVICES: readonly ServiceDefinition[] = [
+  {
+    name: 'control',
+    packageDir: 'services/control',
+    entry: 'dist/main.js',
+    defaultPorts: { grpc: 50051, http: 9401 },
+    env: (ctx) => ({
+      MOAT_NATS_URL: ctx.natsUrl,
+      MOAT_REDIS_URL: ctx.redisUrl,
+      MOAT_CONTROL_GRPC_PORT: String(ctx.ports.grpc),
+      MOAT_CONTROL_HTTP_PORT: String(ctx.ports.http),
+      ...(ctx.socketDir ? { MOAT_CONTROL_GRPC_SOCKET: join(ctx.socketDir, 'control.sock') } : {}),
+      MOAT_CONTROL_EXPECTED_SERVICES: ctx.expectedServices.join(','),
+      MOAT_LOG_LEVEL: ctx.logLevel,
+    }),
+  },
+];
+
+/** How to start a service: `node --enable-source-maps services/<name>/dist/main.js`, from the repo root. */
+export function serviceCommand(service: ServiceDefinition): { command: string; args: string[] } {
+  return {
+    command: process.execPath,
+    args: ['--enable-source-maps', join(service.packageDir, service.entry)],
+  };
+}
+
+/**
+ * Turns the --services / --no-services flags into registry entries.
+ * `selection`: undefined = all, false = none, string = comma-separated names.
+ */
+export function selectServices(
+  selection: string | boolean | undefined,
+  registry: readonly ServiceDefinition[] = SERVICES,
+): ServiceDefinition[] {
+  if (selection === false) return [];
+  if (selection === undefined || selection === true) return [...registry];
+  const names = selection
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  const unknown = names.filter((name) => !registry.some((service) => service.name === name));
+  if (unknown.length > 0) {
+    throw new CliError(`unknown service ${unknown.map((n) => `'${n}'`).join(', ')}`, {
+      hint: `known services: ${registry.map((s) => s.name).join(', ')} (or --no-services for none)`,
+      exitCode: 2,
+    });
+  }
+  return registry.filter((service) => names.includes(service.name));
+}
+
+/** Fails before anything starts if a selected service has not been compiled yet. */
+export function assertServicesBuilt(services: readonly ServiceDefinition[], root: string): void {
+  const missing = services.filter((service) => !existsSync(join(root, service.packageDir, service.entry)));
+  if (missing.length > 0) {
+    throw new CliError(`not built: ${missing.map((s) => join(s.packageDir, s.entry)).join(', ')} missing`, {
+      hint: 'run `npm run build` at the repository root, or leave them out with --services <names> / --no-services',
+      exitCode: 2,
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { distFile } from '../paths.js';
+
+/** Helpers for tests that drive the real `moat` binary as a child process. */
+
+export const MOAT_BIN = distFile('main.js');
+export const MOAT_WITH_FAKE_BIN = distFile('testing/moat-with-fake-service.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliRunOptions {
+  bin?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  /** Run through a wrapper (e.g. setpriv to drop root). */
+  prefix?: string[];
+}
+
+/** Runs moat to completion. */
+export function runMoat(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
+  const proc = new MoatProcess(args, options);
+  return proc.finished(options.timeoutMs ?? 120_000);
+}
+
+/** A running moat process whose output can be awaited line by line. */
+export class MoatProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  private readonly exit: Promise<number | null>;
+
+  constructor(args: readonly string[], options: CliRunOptions = {}) {
+    const argv = [...(options.prefix ?? []), process.execPath, options.bin ?? MOAT_BIN, ...args];
+    const [command, ...rest] = argv as [string, ...string[]];
+    this.child = spawn(command, rest, {
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      this.stdout += chunk.toString();
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+    this.exit = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
+  }
+
+  /** Resolves once stdout contains a line matching `pattern`; rejects on timeout or exit. */
+  async waitForOutput(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exit.then(() => {
+      exited = true;
+    });
+    for (;;) {
+      const match = this.stdout.match(pattern);
+      if (match) return match;
+      if (exited || Date.now() > deadline) {
+        throw new Error(
+          `no output matching ${pattern} (exited: ${exited})\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async finished(timeoutMs: number): Promise<CliResult> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.child.kill('SIGKILL');
+        reject(new Error(`moat did not exit within ${timeoutMs}ms\n${this.stdout}\n${this.stderr}`));
+      }, timeoutMs);
+    });
+    try {
+      const code = await Promise.race([this.exit, timeout]);
+      return { code, stdout: this.stdout, stderr: this.stderr };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

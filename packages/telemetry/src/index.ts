@@ -1,0 +1,11 @@
+export { attr, type MoatAttribute } from './attributes.js';
+export {
+  contextFromGrpcMetadata,
+  contextFromNatsHeaders,
+  type GrpcMetadataLike,
+  injectIntoGrpcMetadata,
+  injectIntoNatsHeaders,
+  type NatsHeadersLike,
+} from './propagation.js';
+export { startTelemetry, type Telemetry, type TelemetryOptions } from './sdk.js';
+export { activeTraceId, getTracer, withSpan } from './spans.js';

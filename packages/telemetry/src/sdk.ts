@@ -1,0 +1,66 @@
+import { diag, DiagConsoleLogger, DiagLogLevel } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+
+export interface TelemetryOptions {
+  serviceName: string;
+  serviceVersion?: string;
+  /** Extra span processors (tests). */
+  spanProcessors?: SpanProcessor[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Telemetry {
+  /** Whether spans are exported over OTLP. Trace ids exist either way (block pages show them). */
+  readonly exporting: boolean;
+  shutdown(): Promise<void>;
+}
+
+/** Health and metrics endpoints are polled constantly; tracing them only buries real requests. */
+const untracedPaths = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Starts the OpenTelemetry Node SDK. Configured only through OTEL_* variables: spans are
+ * exported over OTLP (http/protobuf) when OTEL_EXPORTER_OTLP_ENDPOINT or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, and not at all otherwise — never to a guessed
+ * default address. Call before the service creates its clients.
+ */
+export function startTelemetry(opts: TelemetryOptions): Telemetry {
+  const env = opts.env ?? process.env;
+  if (env.OTEL_LOG_LEVEL === 'debug') diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.DEBUG);
+  const disabled = env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none';
+  const tracesUrl =
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (env.OTEL_EXPORTER_OTLP_ENDPOINT ? `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` : undefined);
+  const exporting = !disabled && tracesUrl !== undefined;
+
+  // Without any processor the SDK installs no tracer provider and spans get no ids; block pages
+  // and events need trace ids even when nothing is exported, hence the no-op processor.
+  const spanProcessors: SpanProcessor[] = [...(opts.spanProcessors ?? []), new NoopSpanProcessor()];
+  if (exporting) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
+
+  const sdk = new NodeSDK({
+    serviceName: opts.serviceName,
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? opts.serviceName,
+      [ATTR_SERVICE_VERSION]: opts.serviceVersion ?? 'dev',
+    }),
+    spanProcessors,
+    metricReaders: [],
+    logRecordProcessors: [],
+    instrumentations: [
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => untracedPaths.has((req.url ?? '').split('?')[0] ?? ''),
+      }),
+    ],
+  });
+  sdk.start();
+  return {
+    exporting,
+    shutdown: () => sdk.shutdown(),
+  };
+}

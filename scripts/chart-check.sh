@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# scripts/chart-check.sh — lint and render charts/moat; prove bad values are rejected.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/chart-check.sh [--chart DIR] [--kube-version X.Y.Z] [-h|--help]
+
+Checks the Helm chart (default charts/moat) without a cluster:
+  1. helm lint --strict, with the defaults and with every ci/*-values.yaml
+  2. helm template with every ci/*-values.yaml; rendered images are pinned
+     (a tag other than `latest`, or a digest)
+  3. conventions: every value documented with `# --`, every schema object
+     closed (additionalProperties: false), every helper with a Usage comment,
+     every `fail` in templates/validate.yaml
+  4. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
+     values.schema.json; contradictory values trip templates/validate.yaml
+
+Prints one line per check and exits non-zero if any failed.
+Needs helm (v3) and node.
+EOF
+}
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CHART="$ROOT/charts/moat"
+KUBE_VERSION=1.31.0 # the k3s minor Moat targets; the chart needs >= 1.27
+
+while (($#)); do
+  case "$1" in
+    --chart) CHART="$(cd "$2" && pwd)"; shift 2 ;;
+    --kube-version) KUBE_VERSION="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; echo "[chart] error: unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+[[ -x /opt/moat/node/bin/node ]] && PATH="/opt/moat/node/bin:$PATH"
+command -v helm >/dev/null || { echo "[chart] error: helm not found (GOBIN=/usr/local/bin go install helm.sh/helm/v3/cmd/helm@v3.19.0)" >&2; exit 1; }
+command -v node >/dev/null || { echo "[chart] error: node not found" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+PASSED=0
+FAILED=0
+
+pass() { PASSED=$((PASSED + 1)); printf '[chart] ok    %s\n' "$1"; }
+fail() {
+  FAILED=$((FAILED + 1))
+  printf '[chart] FAIL  %s\n' "$1"
+  [[ -s "${2:-/dev/null}" ]] && sed 's/^/        /' "$2" | head -30
+  return 0
+}
+
+# check TITLE CMD... — run CMD; pass if it exits 0, else fail with its output.
+check() {
+  local title="$1"
+  shift
+  if "$@" >"$WORK/out" 2>&1; then pass "$title"; else fail "$title" "$WORK/out"; fi
+}
+
+# expect_rejected TITLE PATTERN HELM-ARGS... — helm template must fail, printing PATTERN.
+expect_rejected() {
+  local title="$1" pattern="$2"
+  shift 2
+  if helm template moat "$CHART" --kube-version "$KUBE_VERSION" "$@" >"$WORK/out" 2>&1; then
+    fail "$title (was accepted)"
+  elif grep -qE -- "$pattern" "$WORK/out"; then
+    pass "$title"
+  else
+    fail "$title (rejected, but without /$pattern/)" "$WORK/out"
+  fi
+}
+
+helm_version=$(helm version --template '{{ .Version }}' 2>/dev/null || echo unknown)
+echo "[chart] $CHART with helm $helm_version, Kubernetes $KUBE_VERSION"
+
+# --- 1. lint --------------------------------------------------------------------------
+
+check "helm lint --strict (defaults)" helm lint --strict --kube-version "$KUBE_VERSION" "$CHART"
+shopt -s nullglob
+ci_files=("$CHART"/ci/*-values.yaml)
+((${#ci_files[@]})) || fail "ci/*-values.yaml: none found"
+for f in "${ci_files[@]}"; do
+  check "helm lint --strict -f ci/$(basename "$f")" helm lint --strict --kube-version "$KUBE_VERSION" -f "$f" "$CHART"
+done
+
+# --- 2. render ------------------------------------------------------------------------
+
+# pinned_images FILE — every rendered image has a tag other than latest, or a digest.
+pinned_images() {
+  local bad
+  bad=$(grep -E '^\s*image:' "$1" | sed -E 's/^\s*image:\s*"?([^"]*)"?\s*$/\1/' |
+    awk '{ ref = $0; sub(/@sha256:[a-f0-9]{64}$/, "", ref); last = ref; sub(/.*\//, "", last)
+           if (ref == $0 && (last !~ /:/ || last ~ /:latest$/)) print $0 }')
+  [[ -z "$bad" ]] || { echo "unpinned images: $bad"; return 1; }
+}
+
+for f in "${ci_files[@]}"; do
+  name=$(basename "$f" -values.yaml)
+  if helm template moat "$CHART" --namespace moat --kube-version "$KUBE_VERSION" -f "$f" >"$WORK/$name.yaml" 2>"$WORK/out"; then
+    if pinned_images "$WORK/$name.yaml" >"$WORK/out" 2>&1; then
+      pass "helm template -f ci/$(basename "$f"): $(grep -c '^kind:' "$WORK/$name.yaml") objects, images pinned"
+    else
+      fail "helm template -f ci/$(basename "$f"): images" "$WORK/out"
+    fi
+  else
+    fail "helm template -f ci/$(basename "$f")" "$WORK/out"
+  fi
+done
+
+# --- 3. conventions ---------------------------------------------------------------------
+
+# Every key in values.yaml carries a `# --` comment, except inside a map that is
+# documented as a whole (none of its keys has one, e.g. resources).
+values_documented() {
+  node - "$CHART/values.yaml" <<'EOF'
+const lines = require("node:fs").readFileSync(process.argv[2], "utf8").split("\n");
+const root = { indent: -1, children: [], path: "" };
+const stack = [root];
+let doc = false;
+let seqIndent = -1; // inside a block sequence: skip its lines
+lines.forEach((line, n) => {
+  if (/^\s*$/.test(line)) { doc = false; return; }
+  const indent = line.search(/\S/);
+  if (seqIndent >= 0 && indent > seqIndent) return;
+  seqIndent = -1;
+  if (/^\s*#/.test(line)) { if (/^\s*# --/.test(line)) doc = true; return; }
+  if (/^\s*- /.test(line)) { seqIndent = indent - 1; return; }
+  const m = line.match(/^(\s*)([A-Za-z0-9_.\/-]+):(\s|$)/);
+  if (!m) return;
+  while (stack.at(-1).indent >= indent) stack.pop();
+  const parent = stack.at(-1);
+  const node = { indent, children: [], documented: doc, line: n + 1, path: `${parent.path}${parent.path ? "." : ""}${m[2]}` };
+  parent.children.push(node);
+  stack.push(node);
+  doc = false;
+});
+const anyDoc = (n) => n.children.some((c) => c.documented || anyDoc(c));
+const missing = [];
+const check = (n) => {
+  if (!n.documented) missing.push(`${n.path} (line ${n.line})`);
+  if (anyDoc(n)) n.children.forEach(check);
+};
+root.children.forEach(check);
+if (missing.length) { console.log(`undocumented values:\n${missing.join("\n")}`); process.exit(1); }
+EOF
+}
+
+# Every object in values.schema.json that lists properties is closed.
+schema_closed() {
+  node - "$CHART/values.schema.json" <<'EOF'
+const schema = JSON.parse(require("node:fs").readFileSync(process.argv[2], "utf8"));
+const open = [];
+const walk = (node, path) => {
+  if (Array.isArray(node)) return node.forEach((v, i) => walk(v, `${path}/${i}`));
+  if (!node || typeof node !== "object") return;
+  if (node.properties && node.additionalProperties !== false) open.push(path || "/");
+  for (const [k, v] of Object.entries(node)) walk(v, `${path}/${k}`);
+};
+walk(schema, "");
+if (open.length) { console.log(`objects without additionalProperties: false:\n${open.join("\n")}`); process.exit(1); }
+EOF
+}
+
+# Every `define` in _helpers.tpl has a comment showing how to call it.
+helpers_documented() {
+  node - "$CHART/templates/_helpers.tpl" <<'EOF'
+const text = require("node:fs").readFileSync(process.argv[2], "utf8");
+const commentRe = /\{\{-?\s*\/\*([\s\S]*?)\*\/\s*-?\}\}/g;
+const comments = [...text.matchAll(commentRe)].map((m) => m[1]).join("\n");
+const names = [...text.replace(commentRe, "").matchAll(/\{\{-?\s*define\s+"([^"]+)"/g)].map((m) => m[1]);
+const usages = new Set([...comments.matchAll(/include "([^"]+)"/g)].map((m) => m[1]));
+const bad = names.filter((n) => !usages.has(n));
+if (!names.length || !/Usage:/.test(comments)) { console.log("no helpers or no Usage comments found"); process.exit(1); }
+if (bad.length) { console.log(`helpers without a Usage comment: ${bad.join(", ")}`); process.exit(1); }
+EOF
+}
+
+# `fail` appears only in templates/validate.yaml.
+fails_in_validate() {
+  local stray
+  stray=$(grep -rlE '\bfail[[:space:]]+"|\(fail[[:space:]]' "$CHART/templates" | grep -v '/validate.yaml$' || true)
+  [[ -z "$stray" ]] || { echo "fail outside validate.yaml: $stray"; return 1; }
+}
+
+check "values.yaml: every value documented with # --" values_documented
+check "values.schema.json: every object closed (additionalProperties: false)" schema_closed
+check "_helpers.tpl: every helper has a Usage comment" helpers_documented
+check "templates: every fail lives in validate.yaml" fails_in_validate
+
+# --- 4. negative cases ------------------------------------------------------------------
+
+expect_rejected "schema rejects a typo'd key (control.replicaz)" \
+  "additional properties 'replicaz' not allowed" --set control.replicaz=2
+expect_rejected "schema rejects a typo'd top-level key (nats.enabeld)" \
+  "additional properties 'enabeld' not allowed" --set nats.enabeld=false
+expect_rejected "schema rejects a bad enum (logLevel=verbose)" \
+  "/logLevel" --set logLevel=verbose
+expect_rejected "schema rejects a bad probe kind (control.probes.kind=tcp)" \
+  "/control/probes/kind" --set control.probes.kind=tcp
+expect_rejected "schema rejects the latest tag (nats.image.tag=latest)" \
+  "/nats/image/tag" --set nats.image.tag=latest
+expect_rejected "schema rejects the latest tag (image.tag=latest)" \
+  "/image/tag" --set image.tag=latest
+expect_rejected "schema rejects a non-Redis URL (redis.external.url=http://…)" \
+  "/redis/external/url" --set redis.enabled=false --set redis.external.url=http://redis:6379
+expect_rejected "validate.yaml: bundled and external NATS both set" \
+  "nats: both the bundled server" --set nats.external.url=nats://nats.example:4222
+expect_rejected "validate.yaml: bundled and external Redis both set" \
+  "redis: both the bundled server" --set redis.external.url=redis://redis.example:6379
+expect_rejected "validate.yaml: no NATS at all" \
+  "nats: no server" --set nats.enabled=false
+expect_rejected "validate.yaml: JetStream store larger than its volume" \
+  "maxFileStore \(1Gi\) is larger than nats.persistence.size \(512Mi\)" --set nats.persistence.size=512Mi
+expect_rejected "validate.yaml: autoscaling min > max" \
+  "minReplicas \(3\) is greater than maxReplicas \(2\)" \
+  --set control.autoscaling.enabled=true --set control.autoscaling.minReplicas=3
+
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))

