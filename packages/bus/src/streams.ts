@@ -1,0 +1,50 @@
+import {
+  type JetStreamManager,
+  JetStreamApiError,
+  RetentionPolicy,
+  type StreamConfig,
+  StorageType,
+} from '@nats-io/jetstream';
+import { subjects } from './subjects.js';
+
+export type StreamDeclaration = Pick<StreamConfig, 'name' | 'subjects' | 'retention' | 'storage'> &
+  Partial<StreamConfig>;
+
+const day = 24 * 3600 * 1e9; // nanoseconds
+
+/** JetStream streams, declared as code and created or updated at start-up. */
+export const streams = {
+  /** Security events for logs/SIEM: limits retention, kept a week or 1 GiB. */
+  events: {
+    name: 'MOAT_EVENTS',
+    subjects: [subjects.eventsAll],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: 7 * day,
+    max_bytes: 1024 ** 3,
+    discard: 'old',
+  },
+  /** Antivirus scan jobs: a work queue, each job taken by exactly one av-scanner. */
+  scan: {
+    name: 'MOAT_SCAN',
+    subjects: [subjects.scanRequest],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    max_age: 3600 * 1e9,
+  },
+} satisfies Record<string, StreamDeclaration>;
+
+const STREAM_NOT_FOUND = 10059;
+
+/** Creates each stream, or updates it when it exists; idempotent. */
+export async function ensureStreams(jsm: JetStreamManager, declarations: StreamDeclaration[]): Promise<void> {
+  for (const decl of declarations) {
+    try {
+      await jsm.streams.info(decl.name);
+      await jsm.streams.update(decl.name, decl);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) await jsm.streams.add(decl);
+      else throw err;
+    }
+  }
+}

@@ -1,0 +1,20 @@
+export * from './schema-exports.js';
+export {
+  type AppliedPolicy,
+  announcePolicyChange,
+  type FollowPolicyOptions,
+  followPolicy,
+  type PolicyChangedMessage,
+  type PolicyFollower,
+  type PolicyFollowerState,
+} from './follow.js';
+export {
+  type ApplyMeta,
+  type ApplyResult,
+  diffPolicies,
+  type PolicyChange,
+  PolicyNotFoundError,
+  type PolicyRecord,
+  PolicyStore,
+  type PolicyVersionInfo,
+} from './store.js';

@@ -1,0 +1,4 @@
+export { freePort } from './ports.js';
+export { type ManagedProcess, startProcess, waitFor } from './process.js';
+export { type NatsServer, startNats } from './nats.js';
+export { type RedisServer, startRedis } from './redis.js';
