@@ -1,0 +1,2 @@
+/** Generated gRPC contracts; see proto/ for the sources. */
+export * as controlV1 from './gen/moat/control/v1/control.js';

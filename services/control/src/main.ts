@@ -1,0 +1,54 @@
+import { rmSync } from 'node:fs';
+import { ServerCredentials } from '@grpc/grpc-js';
+import { ConfigError } from '@moat/config';
+import { ensureStreams, streams } from '@moat/bus';
+import { startServiceKit } from '@moat/service-kit';
+import { ControlApi } from './api.js';
+import { loadControlConfig } from './config.js';
+import { createControlServer } from './server.js';
+
+const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
+
+async function main() {
+  const config = loadControlConfig();
+  // control is the writer, not an engine: "applying" a policy here means knowing it is current.
+  const kit = await startServiceKit({ service: 'control', version: VERSION, config, applyPolicy: () => undefined });
+  await ensureStreams(await kit.bus.jetstreamManager(), Object.values(streams));
+
+  const api = new ControlApi({
+    store: kit.store,
+    bus: kit.bus,
+    log: kit.log,
+    expectedServices: config.expectedServices,
+    statusWaitMs: config.statusWait,
+  });
+  const { server, health } = createControlServer(api, kit.log);
+  const bind = (addr: string) =>
+    new Promise<number>((resolve, reject) =>
+      server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+  const grpcPort = await bind(`${config.grpcHost}:${config.grpcPort}`);
+  if (config.grpcSocket) {
+    rmSync(config.grpcSocket, { force: true }); // a stale socket from a killed run blocks the bind
+    await bind(`unix://${config.grpcSocket}`);
+  }
+  kit.onShutdown({
+    name: 'stop gRPC server',
+    run: () =>
+      new Promise<void>((resolve) => {
+        health.setStatus('', 'NOT_SERVING');
+        const force = setTimeout(() => server.forceShutdown(), 8000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  });
+  kit.log.info({ grpcPort, grpcSocket: config.grpcSocket, httpPort: kit.httpPort }, 'control ready');
+}
+
+main().catch((err: unknown) => {
+  // Startup errors go to stderr plainly: the operator needs the message, not a stack of JSON.
+  console.error(err instanceof ConfigError ? err.message : `control failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});
