@@ -75,5 +75,6 @@ test('bus - streams are declared idempotently and events land in the events stre
   const stored = await jsm.streams.getMessage(streams.events.name, {
     last_by_subj: subjects.event('control', 'applied'),
   });
-  assert.equal((stored?.json() as MoatEvent).id, event.id);
+  assert.ok(stored, 'the event is stored');
+  assert.equal((stored.json() as MoatEvent).id, event.id);
 });

@@ -55,7 +55,8 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
   opts.log.info({ server: nc.getServer() }, 'connected to NATS');
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect' || s.type === 'error') opts.log.warn({ nats: s }, 'NATS connection problem');
+      if (s.type === 'disconnect' || s.type === 'error')
+        opts.log.warn({ nats: s }, 'NATS connection problem');
       else if (s.type === 'reconnect') opts.log.info({ nats: s }, 'reconnected to NATS');
     }
   })();

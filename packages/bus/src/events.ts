@@ -1,4 +1,4 @@
-import { type EventInput, makeEvent, type MoatEvent } from '@moat/log';
+import { type EventInput, type MoatEvent, makeEvent } from '@moat/log';
 import type { Bus } from './bus.js';
 import { subjects } from './subjects.js';
 

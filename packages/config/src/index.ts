@@ -1,2 +1,2 @@
-export { ConfigError, type ConfigIssue, loadConfig, type LoadConfigOptions } from './load.js';
 export { commaList, duration, port, url } from './fields.js';
+export { ConfigError, type ConfigIssue, type LoadConfigOptions, loadConfig } from './load.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { commaList, ConfigError, duration, loadConfig, port, url } from './index.js';
+import { ConfigError, commaList, duration, loadConfig, port, url } from './index.js';
 
 const schema = z
   .object({
@@ -66,7 +66,13 @@ test('config - a file supplies values and the environment overrides it', () => {
   const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
   const file = join(dir, 'c.yaml');
   writeFileSync(file, 'grpcPort: 6000\nexpectedServices: [a, b]\n');
-  const c = loadConfig({ service: 'x', schema, prefix: 'MOAT_X_', file, source: { MOAT_X_GRPC_PORT: '6001' } });
+  const c = loadConfig({
+    service: 'x',
+    schema,
+    prefix: 'MOAT_X_',
+    file,
+    source: { MOAT_X_GRPC_PORT: '6001' },
+  });
   assert.equal(c.grpcPort, 6001);
   assert.deepEqual(c.expectedServices, ['a', 'b']);
 });

@@ -36,7 +36,8 @@ export interface LoadConfigOptions<S extends z.ZodObject> {
   file?: string;
 }
 
-const toEnvName = (prefix: string, key: string) => prefix + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+const toEnvName = (prefix: string, key: string) =>
+  prefix + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 
 /**
  * Reads configuration from an optional file and the environment (environment wins),
@@ -71,7 +72,8 @@ export function loadConfig<S extends z.ZodObject>(opts: LoadConfigOptions<S>): z
     for (const issue of result.error.issues) {
       const top = String(issue.path[0] ?? '');
       const key = envNameOf.get(top) ?? (top || '<config>');
-      const message = issue.code === 'unrecognized_keys' ? `unknown keys ${issue.keys.join(', ')}` : issue.message;
+      const message =
+        issue.code === 'unrecognized_keys' ? `unknown keys ${issue.keys.join(', ')}` : issue.message;
       issues.push({ key, message });
     }
   }

@@ -3,7 +3,17 @@ import { trace } from '@opentelemetry/api';
 import { z } from 'zod';
 
 /** The engines that emit events; the subject is `events.<engine>.<action>`. */
-export const eventEngines = ['firewall', 'web', 'tls', 'av', 'waf', 'vpn', 'qos', 'control', 'system'] as const;
+export const eventEngines = [
+  'firewall',
+  'web',
+  'tls',
+  'av',
+  'waf',
+  'vpn',
+  'qos',
+  'control',
+  'system',
+] as const;
 export type EventEngine = (typeof eventEngines)[number];
 
 const endpoint = z
@@ -48,8 +58,14 @@ export const moatEventSchema = z
     bytes: z.number().int().nonnegative().optional(),
     durationMs: z.number().nonnegative().optional(),
     policyVersion: z.number().int().nonnegative().optional(),
-    traceId: z.string().regex(/^[0-9a-f]{32}$/).optional(),
-    spanId: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+    traceId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .optional(),
+    spanId: z
+      .string()
+      .regex(/^[0-9a-f]{16}$/)
+      .optional(),
     details: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();

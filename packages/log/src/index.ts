@@ -1,10 +1,10 @@
-export { createLogger, type Logger, type LoggerOptions } from './logger.js';
 export {
+  type Endpoint,
   type EventEngine,
-  eventEngines,
   type EventInput,
+  eventEngines,
   type MoatEvent,
   makeEvent,
   moatEventSchema,
-  type Endpoint,
 } from './events.js';
+export { createLogger, type Logger, type LoggerOptions } from './logger.js';

@@ -27,7 +27,10 @@ export function createLogger(opts: LoggerOptions): Logger {
         const { traceId, spanId } = span.spanContext();
         return { trace_id: traceId, span_id: spanId };
       },
-      redact: { paths: ['*.password', '*.secret', '*.psk', '*.privateKey', 'authorization'], censor: '[redacted]' },
+      redact: {
+        paths: ['*.password', '*.secret', '*.psk', '*.privateKey', 'authorization'],
+        censor: '[redacted]',
+      },
     },
     opts.destination as pino.DestinationStream | undefined,
   );

@@ -33,7 +33,8 @@ function explain(err: ServiceError, addr: string): CliError {
       69,
     );
   }
-  if (err.code === status.NOT_FOUND) return new CliError(`${err.details}; list versions with \`moatctl history\``, 1);
+  if (err.code === status.NOT_FOUND)
+    return new CliError(`${err.details}; list versions with \`moatctl history\``, 1);
   return new CliError(`control refused the call: ${err.details || err.message}`, 1);
 }
 
@@ -57,8 +58,12 @@ export class ControlGateway {
 
   private call<Req, Res>(method: Unary<Req, Res>, req: Req, extraMs = 0): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(this.client, req, new Metadata(), { deadline: new Date(Date.now() + this.timeoutMs + extraMs) }, (err, res) =>
-        err ? reject(explain(err, this.address)) : resolve(res),
+      method.call(
+        this.client,
+        req,
+        new Metadata(),
+        { deadline: new Date(Date.now() + this.timeoutMs + extraMs) },
+        (err, res) => (err ? reject(explain(err, this.address)) : resolve(res)),
       );
     });
   }
@@ -67,8 +72,10 @@ export class ControlGateway {
   get = (version: number) => this.call<pb.GetRequest, pb.GetResponse>(this.client.get, { version });
   diff = (fromVersion: number, toVersion: number) =>
     this.call<pb.DiffRequest, pb.DiffResponse>(this.client.diff, { fromVersion, toVersion });
-  history = (limit: number) => this.call<pb.HistoryRequest, pb.HistoryResponse>(this.client.history, { limit });
-  rollback = (req: pb.RollbackRequest) => this.call<pb.RollbackRequest, pb.ApplyResponse>(this.client.rollback, req);
+  history = (limit: number) =>
+    this.call<pb.HistoryRequest, pb.HistoryResponse>(this.client.history, { limit });
+  rollback = (req: pb.RollbackRequest) =>
+    this.call<pb.RollbackRequest, pb.ApplyResponse>(this.client.rollback, req);
   status = (waitMs: number) =>
     this.call<pb.StatusRequest, pb.StatusResponse>(this.client.status, { waitMs }, waitMs);
 

@@ -1,11 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
-import { controlV1 as pb } from '@moat/proto';
+import type { controlV1 as pb } from '@moat/proto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { CliError, ControlGateway, resolveAddress } from './client.js';
-import { diffText, historyTable, outcomeName, statusProblems, statusTable, violationLines } from './render.js';
+import {
+  diffText,
+  historyTable,
+  outcomeName,
+  statusProblems,
+  statusTable,
+  violationLines,
+} from './render.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -14,7 +21,8 @@ export interface Io {
 
 const version = (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a version is a whole number ≥ 1 (see `moatctl history`)');
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError('a version is a whole number ≥ 1 (see `moatctl history`)');
   return n;
 };
 const positive = (v: string) => {
@@ -28,15 +36,23 @@ function readPolicyFile(file: string): string {
   try {
     return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 66);
+    throw new CliError(
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      66,
+    );
   }
 }
 
 /** The moatctl command tree. `io` is injectable so tests can capture output. */
 export function buildProgram(io: Io): Command {
   const program = new Command('moatctl')
-    .description('Command-line client of the Moat control API: policy apply, history, diff, rollback and status.')
-    .option('--addr <address>', 'control service address (host:port or unix:///path); default: MOAT_CONTROL_ADDR, the lab socket, then 127.0.0.1:50051')
+    .description(
+      'Command-line client of the Moat control API: policy apply, history, diff, rollback and status.',
+    )
+    .option(
+      '--addr <address>',
+      'control service address (host:port or unix:///path); default: MOAT_CONTROL_ADDR, the lab socket, then 127.0.0.1:50051',
+    )
     .option('--timeout <ms>', 'deadline for each call in milliseconds', positive, 10_000)
     .option('--json', 'print machine-readable JSON')
     .showHelpAfterError('(run with --help for usage)')
@@ -46,7 +62,8 @@ export function buildProgram(io: Io): Command {
     const o = program.opts<{ addr?: string; timeout: number; json?: boolean }>();
     return { gw: new ControlGateway(resolveAddress(o.addr), o.timeout), json: Boolean(o.json) };
   };
-  const print = (json: boolean, data: unknown, text: string) => io.out(json ? JSON.stringify(data, null, 2) : text);
+  const print = (json: boolean, data: unknown, text: string) =>
+    io.out(json ? JSON.stringify(data, null, 2) : text);
   const run =
     <A extends unknown[]>(fn: (c: ReturnType<typeof ctx>, ...args: A) => Promise<void>) =>
     async (...args: A) => {
@@ -60,47 +77,62 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('apply')
-    .description('validate a policy and make it the current version (every bad field is listed; nothing is stored on error)')
+    .description(
+      'validate a policy and make it the current version (every bad field is listed; nothing is stored on error)',
+    )
     .requiredOption('-f, --file <path>', 'policy YAML or JSON file ("-" for stdin)')
     .option('--dry-run', 'validate only')
     .option('-m, --comment <text>', 'why this change', '')
     .option('--author <name>', 'recorded with the version', defaultAuthor())
     .option('--wait', 'wait until every service runs the new version and show how long it took')
     .action(
-      run(async ({ gw, json }, opts: { file: string; dryRun?: boolean; comment: string; author: string; wait?: boolean }) => {
-        const document = readPolicyFile(opts.file);
-        const res = await gw.apply({
-          document,
-          sourceName: opts.file === '-' ? '<stdin>' : basename(opts.file),
-          author: opts.author,
-          comment: opts.comment,
-          dryRun: Boolean(opts.dryRun),
-        });
-        const outcome = outcomeName(res.outcome);
-        let rollout: pb.StatusResponse | undefined;
-        if (opts.wait && outcome === 'applied') rollout = await waitForRollout(gw, res.version?.version ?? 0);
-        if (json) io.out(JSON.stringify({ ...res, outcome, rollout }, null, 2));
-        else if (outcome === 'rejected') {
-          io.err(
-            `${opts.file} is invalid (${res.violations.length} problem${res.violations.length === 1 ? '' : 's'}):\n` +
-              `${violationLines(res.violations)}\nnothing was stored; the running policy is ${res.version ? `still v${res.version.version}` : 'unchanged (none applied yet)'}.`,
-          );
-        } else if (outcome === 'valid') io.out(`${opts.file} is valid (dry run: nothing stored)`);
-        else if (outcome === 'unchanged') io.out(`unchanged: ${opts.file} equals the current version v${res.version?.version}`);
-        else {
-          io.out(`applied: version v${res.version?.version} (sha256 ${res.version?.sha256.slice(0, 12)}) is now current`);
-          if (rollout) io.out(statusTable(rollout));
-        }
-        if (outcome === 'rejected') throw new CliError('', 1);
-        if (rollout?.services.some((s) => statusProblems(s).length > 0)) throw new CliError('', 1);
-      }),
+      run(
+        async (
+          { gw, json },
+          opts: { file: string; dryRun?: boolean; comment: string; author: string; wait?: boolean },
+        ) => {
+          const document = readPolicyFile(opts.file);
+          const res = await gw.apply({
+            document,
+            sourceName: opts.file === '-' ? '<stdin>' : basename(opts.file),
+            author: opts.author,
+            comment: opts.comment,
+            dryRun: Boolean(opts.dryRun),
+          });
+          const outcome = outcomeName(res.outcome);
+          let rollout: pb.StatusResponse | undefined;
+          if (opts.wait && outcome === 'applied')
+            rollout = await waitForRollout(gw, res.version?.version ?? 0);
+          if (json) io.out(JSON.stringify({ ...res, outcome, rollout }, null, 2));
+          else if (outcome === 'rejected') {
+            io.err(
+              `${opts.file} is invalid (${res.violations.length} problem${res.violations.length === 1 ? '' : 's'}):\n` +
+                `${violationLines(res.violations)}\nnothing was stored; the running policy is ${res.version ? `still v${res.version.version}` : 'unchanged (none applied yet)'}.`,
+            );
+          } else if (outcome === 'valid') io.out(`${opts.file} is valid (dry run: nothing stored)`);
+          else if (outcome === 'unchanged')
+            io.out(`unchanged: ${opts.file} equals the current version v${res.version?.version}`);
+          else {
+            io.out(
+              `applied: version v${res.version?.version} (sha256 ${res.version?.sha256.slice(0, 12)}) is now current`,
+            );
+            if (rollout) io.out(statusTable(rollout));
+          }
+          if (outcome === 'rejected') throw new CliError('', 1);
+          if (rollout?.services.some((s) => statusProblems(s).length > 0)) throw new CliError('', 1);
+        },
+      ),
     );
 
   program
     .command('get')
     .description('print a stored policy version (default: the current one)')
     .argument('[version]', 'version number', version)
-    .addOption(new Option('-o, --output <format>', 'yaml (as applied, with comments), json (normalised)').choices(['yaml', 'json']).default('yaml'))
+    .addOption(
+      new Option('-o, --output <format>', 'yaml (as applied, with comments), json (normalised)')
+        .choices(['yaml', 'json'])
+        .default('yaml'),
+    )
     .action(
       run(async ({ gw, json }, v: number | undefined, opts: { output: string }) => {
         const res = await gw.get(v ?? 0);
@@ -155,7 +187,9 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('status')
-    .description('health and applied policy version of every service; exits 1 when any is unhealthy, unreachable or lagging')
+    .description(
+      'health and applied policy version of every service; exits 1 when any is unhealthy, unreachable or lagging',
+    )
     .option('--wait <ms>', 'how long to wait for services to answer', positive, 500)
     .action(
       run(async ({ gw, json }, opts: { wait: number }) => {

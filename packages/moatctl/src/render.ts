@@ -12,12 +12,14 @@ export function table(head: string[], rows: string[][]): string {
 }
 
 export const outcomeName = (o: pb.ApplyResponse_Outcome) =>
-  (({
-    [pb.ApplyResponse_Outcome.OUTCOME_APPLIED]: 'applied',
-    [pb.ApplyResponse_Outcome.OUTCOME_UNCHANGED]: 'unchanged',
-    [pb.ApplyResponse_Outcome.OUTCOME_REJECTED]: 'rejected',
-    [pb.ApplyResponse_Outcome.OUTCOME_VALID]: 'valid',
-  }) as Record<number, string>)[o] ?? 'unknown';
+  (
+    ({
+      [pb.ApplyResponse_Outcome.OUTCOME_APPLIED]: 'applied',
+      [pb.ApplyResponse_Outcome.OUTCOME_UNCHANGED]: 'unchanged',
+      [pb.ApplyResponse_Outcome.OUTCOME_REJECTED]: 'rejected',
+      [pb.ApplyResponse_Outcome.OUTCOME_VALID]: 'valid',
+    }) as Record<number, string>
+  )[o] ?? 'unknown';
 
 export function violationLines(vs: pb.Violation[]): string {
   return vs

@@ -72,7 +72,10 @@ export async function followPolicy(opts: FollowPolicyOptions): Promise<PolicyFol
       opts.log.info({ policyVersion: record.version, latencyMs: state.applied.latencyMs }, 'policy applied');
     } catch (err) {
       state.failed = { version: current, error: (err as Error).message, at: new Date().toISOString() };
-      opts.log.error({ err, policyVersion: current }, 'policy failed to apply; the previous one stays in force');
+      opts.log.error(
+        { err, policyVersion: current },
+        'policy failed to apply; the previous one stays in force',
+      );
     }
   };
   // Serialise: announcements may arrive while an apply is still running.

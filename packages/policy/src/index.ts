@@ -1,4 +1,3 @@
-export * from './schema-exports.js';
 export {
   type AppliedPolicy,
   announcePolicyChange,
@@ -8,6 +7,7 @@ export {
   type PolicyFollower,
   type PolicyFollowerState,
 } from './follow.js';
+export * from './schema-exports.js';
 export {
   type ApplyMeta,
   type ApplyResult,

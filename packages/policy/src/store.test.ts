@@ -16,7 +16,10 @@ import {
   parsePolicyText,
 } from './index.js';
 
-const demoText = readFileSync(fileURLToPath(new URL('../../../examples/policies/demo.yaml', import.meta.url)), 'utf8');
+const demoText = readFileSync(
+  fileURLToPath(new URL('../../../examples/policies/demo.yaml', import.meta.url)),
+  'utf8',
+);
 const demo = (() => {
   const r = parsePolicyText(demoText);
   if (!r.ok) throw new Error(`demo.yaml is invalid: ${JSON.stringify(r.violations)}`);
@@ -71,7 +74,10 @@ test('store - versions count up, the current one is the latest, history is newes
 test('store - an invalid policy is refused and nothing is stored', async () => {
   await store.apply(variant('good'), { author: 'a' });
   const rules = demo.securityRules.map((r, i) => (i === 0 ? { ...r, utmPolicy: 'missing' } : r));
-  await assert.rejects(store.apply({ ...demo, securityRules: rules }, { author: 'a' }), /securityRules\[0\]\.utmPolicy/);
+  await assert.rejects(
+    store.apply({ ...demo, securityRules: rules }, { author: 'a' }),
+    /securityRules\[0\]\.utmPolicy/,
+  );
   assert.equal(await store.currentVersion(), 1);
   assert.equal((await store.history()).length, 1);
 });
@@ -131,7 +137,12 @@ test('store - concurrent applies from many clients never lose a version', async 
 
 test('follower - policy.changed over real NATS reaches a service, one apply per version', async () => {
   const applied: number[] = [];
-  const follower = await followPolicy({ bus, store, log, apply: (r: PolicyRecord) => void applied.push(r.version) });
+  const follower = await followPolicy({
+    bus,
+    store,
+    log,
+    apply: (r: PolicyRecord) => void applied.push(r.version),
+  });
   const { version, info } = await store.apply(variant('live'), { author: 'a' });
   announcePolicyChange(bus, { version, sha256: info.sha256 });
   const deadline = Date.now() + 2000;

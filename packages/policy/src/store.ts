@@ -163,7 +163,11 @@ export class PolicyStore {
     const target = await this.get(version);
     return this.apply(
       target.policy,
-      { ...meta, comment: meta.comment || `rollback to version ${version}`, ...(target.source ? { source: target.source } : {}) },
+      {
+        ...meta,
+        comment: meta.comment || `rollback to version ${version}`,
+        ...(target.source ? { source: target.source } : {}),
+      },
       version,
     );
   }

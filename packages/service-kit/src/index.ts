@@ -1,4 +1,4 @@
-export { baseConfigSchema, type BaseConfig, loadServiceConfig } from './config.js';
+export { type BaseConfig, baseConfigSchema, loadServiceConfig } from './config.js';
 export { createHealthServer, type HealthServer, type ReadinessCheck } from './health.js';
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
 export { installShutdown, type ShutdownStep } from './shutdown.js';

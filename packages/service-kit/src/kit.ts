@@ -73,7 +73,9 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
   try {
     await redis.connect();
   } catch (err) {
-    throw new Error(`cannot connect to Redis at ${config.redisUrl} (MOAT_REDIS_URL): ${(err as Error).message}`);
+    throw new Error(
+      `cannot connect to Redis at ${config.redisUrl} (MOAT_REDIS_URL): ${(err as Error).message}`,
+    );
   }
   let bus: Bus;
   try {

@@ -25,7 +25,10 @@ export function installShutdown(log: Logger, steps: () => ShutdownStep[], stepTi
           await Promise.race([
             Promise.resolve(step.run()),
             new Promise((_, reject) =>
-              setTimeout(() => reject(new Error(`timed out after ${stepTimeoutMs} ms`)), stepTimeoutMs).unref(),
+              setTimeout(
+                () => reject(new Error(`timed out after ${stepTimeoutMs} ms`)),
+                stepTimeoutMs,
+              ).unref(),
             ),
           ]);
           log.debug({ step: step.name, ms: Date.now() - started }, 'shutdown step done');

@@ -1,4 +1,10 @@
-import { type Context, context, propagation, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  propagation,
+  type TextMapGetter,
+  type TextMapSetter,
+} from '@opentelemetry/api';
 
 /** The part of nats.js `MsgHdrs` the propagator needs (kept structural: no NATS import here). */
 export interface NatsHeadersLike {

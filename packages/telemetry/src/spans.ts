@@ -5,8 +5,8 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
-  trace,
   type Tracer,
+  trace,
 } from '@opentelemetry/api';
 
 export function getTracer(name = 'moat'): Tracer {

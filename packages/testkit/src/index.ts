@@ -1,4 +1,4 @@
+export { type NatsServer, startNats } from './nats.js';
 export { freePort } from './ports.js';
 export { type ManagedProcess, startProcess, waitFor } from './process.js';
-export { type NatsServer, startNats } from './nats.js';
 export { type RedisServer, startRedis } from './redis.js';

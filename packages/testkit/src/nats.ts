@@ -28,7 +28,15 @@ export async function startNats(): Promise<NatsServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'moat-nats-'));
   const launch = async () => {
-    const proc = startProcess('nats-server', 'nats-server', ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)]);
+    const proc = startProcess('nats-server', 'nats-server', [
+      '-js',
+      '-sd',
+      dir,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(port),
+    ]);
     await waitFor(`nats-server on port ${port}`, () => tcpOpen(port), { proc });
     return proc;
   };

@@ -48,7 +48,11 @@ export class ControlApi {
       return { outcome: 'rejected', violations: parsed.violations, ...(current ? { info: current } : {}) };
     }
     if (req.dryRun) return { outcome: 'valid', ...(current ? { info: current } : {}) };
-    const result = await store.apply(parsed.policy, { author: req.author, comment: req.comment, source: req.document });
+    const result = await store.apply(parsed.policy, {
+      author: req.author,
+      comment: req.comment,
+      source: req.document,
+    });
     return this.announce(result, req.author);
   }
 
@@ -75,7 +79,11 @@ export class ControlApi {
 
   async status(waitMs: number): Promise<{ current: number; instances: InstanceView[] }> {
     const [replies, current] = await Promise.all([
-      this.deps.bus.gather<ServiceStatus>(subjects.statusAll, {}, waitMs > 0 ? waitMs : this.deps.statusWaitMs),
+      this.deps.bus.gather<ServiceStatus>(
+        subjects.statusAll,
+        {},
+        waitMs > 0 ? waitMs : this.deps.statusWaitMs,
+      ),
       this.deps.store.currentVersion(),
     ]);
     return { current, instances: aggregateStatus(replies, this.deps.expectedServices, current) };
@@ -90,7 +98,14 @@ export class ControlApi {
     if (!result.created) return { outcome: 'unchanged', info: result.info };
     announcePolicyChange(this.deps.bus, { version: result.version, sha256: result.info.sha256 });
     this.deps.log.info({ policyVersion: result.version, author }, 'policy version stored and announced');
-    this.event('applied', 'POLICY_APPLIED', `version ${result.version} is current`, author, {}, result.version);
+    this.event(
+      'applied',
+      'POLICY_APPLIED',
+      `version ${result.version} is current`,
+      author,
+      {},
+      result.version,
+    );
     return { outcome: 'applied', info: result.info };
   }
 

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { ServerCredentials } from '@grpc/grpc-js';
-import { ConfigError } from '@moat/config';
 import { ensureStreams, streams } from '@moat/bus';
+import { ConfigError } from '@moat/config';
 import { startServiceKit } from '@moat/service-kit';
 import { ControlApi } from './api.js';
 import { loadControlConfig } from './config.js';
@@ -12,7 +12,12 @@ const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
 async function main() {
   const config = loadControlConfig();
   // control is the writer, not an engine: "applying" a policy here means knowing it is current.
-  const kit = await startServiceKit({ service: 'control', version: VERSION, config, applyPolicy: () => undefined });
+  const kit = await startServiceKit({
+    service: 'control',
+    version: VERSION,
+    config,
+    applyPolicy: () => undefined,
+  });
   await ensureStreams(await kit.bus.jetstreamManager(), Object.values(streams));
 
   const api = new ControlApi({
@@ -25,7 +30,9 @@ async function main() {
   const { server, health } = createControlServer(api, kit.log);
   const bind = (addr: string) =>
     new Promise<number>((resolve, reject) =>
-      server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      ),
     );
   const grpcPort = await bind(`${config.grpcHost}:${config.grpcPort}`);
   if (config.grpcSocket) {
@@ -49,6 +56,8 @@ async function main() {
 
 main().catch((err: unknown) => {
   // Startup errors go to stderr plainly: the operator needs the message, not a stack of JSON.
-  console.error(err instanceof ConfigError ? err.message : `control failed to start: ${(err as Error).message}`);
+  console.error(
+    err instanceof ConfigError ? err.message : `control failed to start: ${(err as Error).message}`,
+  );
   process.exit(1);
 });

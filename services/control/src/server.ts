@@ -1,4 +1,10 @@
-import { type handleUnaryCall, Server, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
+import {
+  type handleUnaryCall,
+  Server,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  status,
+} from '@grpc/grpc-js';
 import type { Logger } from '@moat/log';
 import { PolicyNotFoundError, PolicyValidationError, type PolicyVersionInfo } from '@moat/policy';
 import { controlV1 as pb } from '@moat/proto';
@@ -28,7 +34,12 @@ const toApplyResponse = (o: ApplyOutcome): pb.ApplyResponse => ({
   outcome: outcomes[o.outcome],
   violations:
     o.outcome === 'rejected'
-      ? o.violations.map((v) => ({ path: v.path, message: v.message, line: v.line ?? 0, column: v.column ?? 0 }))
+      ? o.violations.map((v) => ({
+          path: v.path,
+          message: v.message,
+          line: v.line ?? 0,
+          column: v.column ?? 0,
+        }))
       : [],
   version: o.info ? toVersionInfo(o.info) : undefined,
 });
@@ -73,7 +84,11 @@ function unary<Req, Res>(
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     withSpan(
       `moat.control.v1.ControlService/${name}`,
-      { kind: SpanKind.SERVER, parent: contextFromGrpcMetadata(call.metadata), attributes: { [attr.service]: 'control' } },
+      {
+        kind: SpanKind.SERVER,
+        parent: contextFromGrpcMetadata(call.metadata),
+        attributes: { [attr.service]: 'control' },
+      },
       () => fn(call.request),
     ).then(
       (res) => callback(null, res),
