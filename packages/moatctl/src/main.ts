@@ -4,7 +4,6 @@ import { CliError } from './client.js';
 import { buildProgram } from './program.js';
 
 const program = buildProgram({ out: (s) => console.log(s), err: (s) => console.error(s) });
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -36,10 +36,16 @@ function readPolicyFile(file: string): string {
   try {
     return file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CliError(
-      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      66,
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'it is a directory'
+            : (err as Error).message;
+    throw new CliError(`cannot read policy file ${file}: ${why}`, 66);
   }
 }
 
@@ -56,7 +62,9 @@ export function buildProgram(io: Io): Command {
     .option('--timeout <ms>', 'deadline for each call in milliseconds', positive, 10_000)
     .option('--json', 'print machine-readable JSON')
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    // Before any .command(): commander copies this setting to subcommands when they are created.
+    .exitOverride();
 
   const ctx = () => {
     const o = program.opts<{ addr?: string; timeout: number; json?: boolean }>();

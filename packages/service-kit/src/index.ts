@@ -1,5 +1,5 @@
 export { type BaseConfig, baseConfigSchema, loadServiceConfig } from './config.js';
 export { createHealthServer, type HealthServer, type ReadinessCheck } from './health.js';
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
-export { installShutdown, type ShutdownStep } from './shutdown.js';
+export { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 export { type ServiceStatus, serveStatus } from './status.js';

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { BaseConfig } from './config.js';
 import { createHealthServer, type HealthServer } from './health.js';
-import { installShutdown, type ShutdownStep } from './shutdown.js';
+import { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 import { type ServiceStatus, serveStatus } from './status.js';
 
 export interface ServiceKitOptions {
@@ -70,19 +70,24 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
     connectionName: `${service}@${config.instanceId}`,
   });
   redis.on('error', (err) => log.warn({ err: err.message }, 'Redis connection problem'));
+  // A failed start must leave nothing behind: ioredis would otherwise reconnect forever.
+  const abandon = async (message: string): Promise<never> => {
+    redis.disconnect();
+    await telemetry.shutdown().catch(() => undefined);
+    throw new Error(message);
+  };
   try {
     await redis.connect();
   } catch (err) {
-    throw new Error(
+    await abandon(
       `cannot connect to Redis at ${config.redisUrl} (MOAT_REDIS_URL): ${(err as Error).message}`,
     );
   }
-  let bus: Bus;
+  let bus!: Bus;
   try {
     bus = await connectBus({ servers: config.natsUrl, name: `${service}@${config.instanceId}`, log });
   } catch (err) {
-    redis.disconnect();
-    throw new Error(`cannot connect to NATS at ${config.natsUrl} (MOAT_NATS_URL): ${(err as Error).message}`);
+    await abandon(`cannot connect to NATS at ${config.natsUrl} (MOAT_NATS_URL): ${(err as Error).message}`);
   }
 
   const store = new PolicyStore(redis);
@@ -140,15 +145,7 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
     { name: 'close health server', run: () => health.close() },
     { name: 'flush telemetry', run: () => telemetry.shutdown() },
   ];
-  const shutdown = async () => {
-    for (const step of steps()) {
-      try {
-        await step.run();
-      } catch (err) {
-        log.warn({ err, step: step.name }, 'shutdown step failed; continuing');
-      }
-    }
-  };
+  const shutdown = () => runShutdownSteps(log, steps());
   if (opts.handleSignals !== false) installShutdown(log, steps);
 
   log.info({ httpPort, policyVersion: policy.state().applied?.version ?? 0 }, `${service} kit started`);

@@ -5,10 +5,32 @@ export interface ShutdownStep {
   run: () => Promise<void> | void;
 }
 
-/**
- * On SIGTERM or SIGINT runs the steps in order (each at most `stepTimeoutMs`), then exits 0.
- * A second signal exits at once with 130.
- */
+/** Runs the steps in order, each at most `stepTimeoutMs`; a failed or hung step is logged and skipped. */
+export async function runShutdownSteps(
+  log: Logger,
+  steps: ShutdownStep[],
+  stepTimeoutMs = 10_000,
+): Promise<void> {
+  for (const step of steps) {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.resolve(step.run()),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`timed out after ${stepTimeoutMs} ms`)), stepTimeoutMs);
+        }),
+      ]);
+      log.debug({ step: step.name, ms: Date.now() - started }, 'shutdown step done');
+    } catch (err) {
+      log.warn({ err, step: step.name }, 'shutdown step failed; continuing');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** On SIGTERM or SIGINT runs the steps (see runShutdownSteps), then exits 0. A second signal exits at once with 130. */
 export function installShutdown(log: Logger, steps: () => ShutdownStep[], stepTimeoutMs = 10_000): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -18,27 +40,10 @@ export function installShutdown(log: Logger, steps: () => ShutdownStep[], stepTi
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
-    void (async () => {
-      for (const step of steps()) {
-        const started = Date.now();
-        try {
-          await Promise.race([
-            Promise.resolve(step.run()),
-            new Promise((_, reject) =>
-              setTimeout(
-                () => reject(new Error(`timed out after ${stepTimeoutMs} ms`)),
-                stepTimeoutMs,
-              ).unref(),
-            ),
-          ]);
-          log.debug({ step: step.name, ms: Date.now() - started }, 'shutdown step done');
-        } catch (err) {
-          log.warn({ err, step: step.name }, 'shutdown step failed; continuing');
-        }
-      }
+    void runShutdownSteps(log, steps(), stepTimeoutMs).then(() => {
       log.info('stopped');
       process.exit(0);
-    })();
+    });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
