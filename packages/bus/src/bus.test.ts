@@ -3,8 +3,18 @@ import { after, before, test } from 'node:test';
 import { createLogger, type MoatEvent } from '@moat/log';
 import { activeTraceId, startTelemetry, type Telemetry, withSpan } from '@moat/telemetry';
 import { type NatsServer, startNats } from '@moat/testkit';
+import { jetstream } from '@nats-io/jetstream';
 import { trace } from '@opentelemetry/api';
-import { type Bus, connectBus, ensureStreams, publishEvent, streams, subjects } from './index.js';
+import {
+  type Bus,
+  connectBus,
+  consumers,
+  ensureConsumers,
+  ensureStreams,
+  publishEvent,
+  streams,
+  subjects,
+} from './index.js';
 
 let nats: NatsServer;
 let bus: Bus;
@@ -77,4 +87,32 @@ test('bus - streams are declared idempotently and events land in the events stre
   });
   assert.ok(stored, 'the event is stored');
   assert.equal((stored.json() as MoatEvent).id, event.id);
+});
+
+test('bus - the shared av-scanner consumer is declared idempotently and hands each job to one worker', async () => {
+  const jsm = await bus.jetstreamManager();
+  await ensureStreams(jsm, Object.values(streams));
+  await ensureConsumers(jsm, Object.values(consumers));
+  await ensureConsumers(jsm, Object.values(consumers));
+  const info = await jsm.consumers.info(streams.scan.name, 'av-scanner');
+  assert.equal(info.config.ack_policy, 'explicit');
+  assert.equal(info.config.filter_subject, subjects.scanRequest);
+
+  const js = jetstream(bus.nc);
+  for (let i = 0; i < 4; i++) await js.publish(subjects.scanRequest, JSON.stringify({ job: i }));
+  const [a, b] = [
+    await js.consumers.get(streams.scan.name, 'av-scanner'),
+    await js.consumers.get(streams.scan.name, 'av-scanner'),
+  ];
+  const taken: number[] = [];
+  for (const worker of [a, b, a, b]) {
+    const m = await worker.next({ expires: 2000 });
+    assert.ok(m, 'a job is available');
+    taken.push((m.json() as { job: number }).job);
+    m.ack();
+  }
+  assert.deepEqual(taken.sort(), [0, 1, 2, 3]);
+  // Work-queue retention: acknowledged jobs are gone from the stream.
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await jsm.streams.info(streams.scan.name)).state.messages, 0);
 });

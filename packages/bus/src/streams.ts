@@ -1,4 +1,6 @@
 import {
+  AckPolicy,
+  type ConsumerConfig,
   JetStreamApiError,
   type JetStreamManager,
   RetentionPolicy,
@@ -46,5 +48,39 @@ export async function ensureStreams(jsm: JetStreamManager, declarations: StreamD
       if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) await jsm.streams.add(decl);
       else throw err;
     }
+  }
+}
+
+export type ConsumerDeclaration = {
+  stream: string;
+  config: Partial<ConsumerConfig> & { durable_name: string };
+};
+
+/** Durable consumers, declared as code next to their streams. */
+export const consumers = {
+  /** One pull consumer shared by every av-scanner worker: each job goes to one worker, and a job
+   * whose worker dies before acking is redelivered after `ack_wait` to another. */
+  avScanner: {
+    stream: streams.scan.name,
+    config: {
+      durable_name: 'av-scanner',
+      filter_subject: subjects.scanRequest,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 30 * 1e9,
+      max_deliver: 5,
+      max_ack_pending: 1000,
+    },
+  },
+} satisfies Record<string, ConsumerDeclaration>;
+
+/** Creates each durable consumer, or updates it when it exists; idempotent. */
+export async function ensureConsumers(
+  jsm: JetStreamManager,
+  declarations: ConsumerDeclaration[],
+): Promise<void> {
+  for (const { stream, config } of declarations) {
+    const existing = await jsm.consumers.info(stream, config.durable_name).catch(() => undefined);
+    if (existing) await jsm.consumers.update(stream, config.durable_name, config);
+    else await jsm.consumers.add(stream, config);
   }
 }

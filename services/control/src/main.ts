@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { ServerCredentials } from '@grpc/grpc-js';
-import { ensureStreams, streams } from '@moat/bus';
+import { consumers, ensureConsumers, ensureStreams, streams } from '@moat/bus';
 import { ConfigError } from '@moat/config';
 import { startServiceKit } from '@moat/service-kit';
 import { ControlApi } from './api.js';
@@ -18,7 +18,10 @@ async function main() {
     config,
     applyPolicy: () => undefined,
   });
-  await ensureStreams(await kit.bus.jetstreamManager(), Object.values(streams));
+  // control declares the JetStream topology once for everyone (idempotent on every start).
+  const jsm = await kit.bus.jetstreamManager();
+  await ensureStreams(jsm, Object.values(streams));
+  await ensureConsumers(jsm, Object.values(consumers));
 
   const api = new ControlApi({
     store: kit.store,
