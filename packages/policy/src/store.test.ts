@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, beforeEach, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Bus, connectBus } from '@moat/bus';
 import { createLogger } from '@moat/log';
 import { type NatsServer, type RedisServer, startNats, startRedis } from '@moat/testkit';
@@ -13,20 +11,11 @@ import {
   PolicyNotFoundError,
   type PolicyRecord,
   PolicyStore,
-  parsePolicyText,
 } from './index.js';
+import { loadExamplePolicy, policyVariant } from './testing.js';
 
-const demoText = readFileSync(
-  fileURLToPath(new URL('../../../examples/policies/demo.yaml', import.meta.url)),
-  'utf8',
-);
-const demo = (() => {
-  const r = parsePolicyText(demoText);
-  if (!r.ok) throw new Error(`demo.yaml is invalid: ${JSON.stringify(r.violations)}`);
-  return r.policy;
-})();
-/** The demo policy with a different description: a distinct document. */
-const variant = (description: string): Policy => ({ ...demo, metadata: { ...demo.metadata, description } });
+const { text: demoText, policy: demo } = loadExamplePolicy('demo');
+const variant = (description: string): Policy => policyVariant(demo, description);
 
 const log = createLogger({ service: 'policy-test', level: 'silent' });
 let redisServer: RedisServer;

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { type Bus, connectBus } from '@moat/bus';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
-import { announcePolicyChange, type Policy, type PolicyRecord, parsePolicyText } from '@moat/policy';
+import { announcePolicyChange, type Policy, type PolicyRecord } from '@moat/policy';
+import { loadExamplePolicy, policyVariant } from '@moat/policy/testing';
 import { freePort, type NatsServer, type RedisServer, startNats, startRedis, waitFor } from '@moat/testkit';
 import {
   type BaseConfig,
@@ -19,17 +18,8 @@ import {
   startServiceKit,
 } from './index.js';
 
-// dist/kit.test.js → repository root
-const demoText = readFileSync(
-  fileURLToPath(new URL('../../../examples/policies/demo.yaml', import.meta.url)),
-  'utf8',
-);
-const demo = (() => {
-  const r = parsePolicyText(demoText);
-  if (!r.ok) throw new Error(`demo.yaml is invalid: ${JSON.stringify(r.violations)}`);
-  return r.policy;
-})();
-const variant = (description: string): Policy => ({ ...demo, metadata: { ...demo.metadata, description } });
+const { policy: demo } = loadExamplePolicy('demo');
+const variant = (description: string): Policy => policyVariant(demo, description);
 
 const log = createLogger({ service: 'kit-test', level: 'silent' });
 
