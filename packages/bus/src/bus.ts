@@ -1,7 +1,14 @@
 import type { Logger } from '@moat/log';
 import { contextFromNatsHeaders, injectIntoNatsHeaders } from '@moat/telemetry';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  connect,
+  createInbox,
+  headers,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { type Context, context } from '@opentelemetry/api';
 
 export interface BusOptions {
@@ -73,7 +80,7 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       return decode<T>(reply);
     },
     async gather<T>(subject: string, data: unknown, windowMs: number) {
-      const inbox = `_INBOX.${crypto.randomUUID().replaceAll('-', '')}`;
+      const inbox = createInbox();
       const replies: T[] = [];
       const sub = nc.subscribe(inbox, {
         callback: (err, m) => {

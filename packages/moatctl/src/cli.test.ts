@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { controlV1 as pb } from '@moat/proto';
+import { runCommand } from '@moat/testkit';
 import { CommanderError } from 'commander';
 import { CliError, DEFAULT_ADDR, LAB_SOCKET, resolveAddress } from './client.js';
 import { buildProgram } from './program.js';
@@ -114,29 +115,8 @@ describe('resolveAddress', () => {
   });
 });
 
-function run(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  runCommand(cmd, args, { env, timeoutMs: 15_000 });
 
 describe('render', () => {
   test('render - statusProblems is empty for a healthy, ready, current instance', () => {

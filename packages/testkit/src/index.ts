@@ -1,3 +1,4 @@
+export { type CommandOptions, type CommandResult, runCommand } from './command.js';
 export { type NatsServer, startNats } from './nats.js';
 export { freePort } from './ports.js';
 export { type ManagedProcess, startProcess, waitFor } from './process.js';

@@ -39,15 +39,18 @@ export class ControlApi {
   }): Promise<ApplyOutcome> {
     const { store, log } = this.deps;
     const parsed = parsePolicyText(req.document, req.sourceName || undefined);
-    const current = await this.currentInfo();
     if (!parsed.ok) {
       log.warn({ author: req.author, violations: parsed.violations.length }, 'policy rejected');
       this.event('rejected', 'POLICY_REJECTED', `${parsed.violations.length} violation(s)`, req.author, {
         violations: parsed.violations.slice(0, 20),
       });
+      const current = await this.currentInfo();
       return { outcome: 'rejected', violations: parsed.violations, ...(current ? { info: current } : {}) };
     }
-    if (req.dryRun) return { outcome: 'valid', ...(current ? { info: current } : {}) };
+    if (req.dryRun) {
+      const current = await this.currentInfo();
+      return { outcome: 'valid', ...(current ? { info: current } : {}) };
+    }
     const result = await store.apply(parsed.policy, {
       author: req.author,
       comment: req.comment,

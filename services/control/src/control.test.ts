@@ -1,7 +1,6 @@
 // End to end: the real control process, the real moatctl binary, real NATS and Redis.
 // The tests run in order and share one control (policy versions build on each other).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,10 +16,12 @@ import {
 import { controlV1 as pb } from '@moat/proto';
 import { type ServiceKit, startServiceKit } from '@moat/service-kit';
 import {
+  type CommandResult,
   freePort,
   type ManagedProcess,
   type NatsServer,
   type RedisServer,
+  runCommand,
   startNats,
   startProcess,
   startRedis,
@@ -46,40 +47,22 @@ const variantText = (description: string) => {
 // ---------------------------------------------------------------------------------------------
 // moatctl, as a user runs it
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+type CliResult = CommandResult;
 
 let controlAddr = '';
 
 /** Runs the real moatctl binary; kills it after `timeoutMs`. */
-function moatctl(
+async function moatctl(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env, MOAT_CONTROL_ADDR: controlAddr, ...opts.env };
-    const child = spawn(process.execPath, [moatctlMain, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      if (signal) reject(new Error(`moatctl ${args.join(' ')} was killed (${signal}); stderr:\n${stderr}`));
-      else resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
+  const env = { ...process.env, MOAT_CONTROL_ADDR: controlAddr, ...opts.env };
+  const r = await runCommand(process.execPath, [moatctlMain, ...args], {
+    env,
+    timeoutMs: opts.timeoutMs ?? 20_000,
   });
+  if (r.signal) throw new Error(`moatctl ${args.join(' ')} was killed (${r.signal}); stderr:\n${r.stderr}`);
+  return r;
 }
 
 const show = (r: CliResult) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;

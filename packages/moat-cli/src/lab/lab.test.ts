@@ -41,6 +41,9 @@ const reason = skipReason();
 if (reason) console.error(`\n!!!!!!!! SKIPPING LAB TESTS: ${reason} !!!!!!!!\n`);
 
 const moat = (args: string[]) => runMoat(args, { bin: MOAT_WITH_FAKE_BIN });
+/** curl run inside a lab namespace through `moat lab exec` (5 s limit). */
+const curlIn = (ns: 'lan' | 'gw', url: string, ...flags: string[]) =>
+  moat(['lab', 'exec', ns, '--', 'curl', '-sS', '-m', '5', ...flags, url]);
 async function status(): Promise<LabStatus> {
   const result = await moat(['lab', 'status', '--json']);
   return JSON.parse(result.stdout) as LabStatus;
@@ -97,66 +100,29 @@ describe('lab', { skip: reason }, () => {
   });
 
   test('lab - curl from moat-lan reaches the origin through moat-gw, without NAT', async () => {
-    const page = await moat([
-      'lab',
-      'exec',
-      'lan',
-      '--',
-      'curl',
-      '-sS',
-      '-m',
-      '5',
-      `http://${LAB_ADDRESSES.origin}/`,
-    ]);
+    const page = await curlIn('lan', `http://${LAB_ADDRESSES.origin}/`);
     assert.equal(page.code, 0, page.stderr);
     assert.match(page.stdout, /Moat lab origin/);
-    const echo = await moat([
-      'lab',
-      'exec',
-      'lan',
-      '--',
-      'curl',
-      '-sS',
-      '-m',
-      '5',
-      `http://${LAB_ADDRESSES.origin}/echo`,
-    ]);
+    const echo = await curlIn('lan', `http://${LAB_ADDRESSES.origin}/echo`);
     assert.equal(
       (JSON.parse(echo.stdout) as { remoteAddress: string }).remoteAddress,
       LAB_ADDRESSES.lanClient,
     );
-    const bytes = await moat([
-      'lab',
-      'exec',
+    const bytes = await curlIn(
       'lan',
-      '--',
-      'curl',
-      '-sS',
-      '-m',
-      '5',
+      `http://${LAB_ADDRESSES.wanGw}/bytes/12345`,
       '-o',
       '/dev/null',
       '-w',
       '%{size_download}',
-      `http://${LAB_ADDRESSES.wanGw}/bytes/12345`,
-    ]);
+    );
     assert.equal(bytes.stdout, '12345');
     const route = await moat(['lab', 'exec', 'gw', '--', 'ip', 'route', 'get', LAB_ADDRESSES.origin]);
     assert.match(route.stdout, /via 203\.0\.113\.2 dev wan0/);
   });
 
   test('lab - services get the lab environment (NATS/Redis in moat-gw, host-visible socket dir)', async () => {
-    const env = await moat([
-      'lab',
-      'exec',
-      'gw',
-      '--',
-      'curl',
-      '-sS',
-      '-m',
-      '5',
-      'http://127.0.0.1:9499/env',
-    ]);
+    const env = await curlIn('gw', 'http://127.0.0.1:9499/env');
     assert.deepEqual(JSON.parse(env.stdout), {
       MOAT_FAKE_HTTP_PORT: '9499',
       MOAT_NATS_URL: 'nats://127.0.0.1:4222',

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { runCommand } from '@moat/testkit';
 import { distFile } from '../paths.js';
 
 /** Helpers for tests that drive the real `moat` binary as a child process. */
@@ -20,11 +21,18 @@ export interface CliRunOptions {
   prefix?: string[];
 }
 
-/** Runs moat to completion. */
-export function runMoat(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
-  const proc = new MoatProcess(args, options);
-  return proc.finished(options.timeoutMs ?? 120_000);
+/** Runs moat to completion; rejects when it had to be killed after `timeoutMs`. */
+export async function runMoat(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
+  const [command, ...rest] = moatArgv(args, options);
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const r = await runCommand(command, rest, { env: moatEnv(options), timeoutMs });
+  if (r.signal) throw new Error(`moat did not exit within ${timeoutMs}ms\n${r.stdout}\n${r.stderr}`);
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
+
+const moatArgv = (args: readonly string[], options: CliRunOptions) =>
+  [...(options.prefix ?? []), process.execPath, options.bin ?? MOAT_BIN, ...args] as [string, ...string[]];
+const moatEnv = (options: CliRunOptions) => ({ ...process.env, NO_COLOR: '1', ...options.env });
 
 /** A running moat process whose output can be awaited line by line. */
 export class MoatProcess {
@@ -34,10 +42,9 @@ export class MoatProcess {
   private readonly exit: Promise<number | null>;
 
   constructor(args: readonly string[], options: CliRunOptions = {}) {
-    const argv = [...(options.prefix ?? []), process.execPath, options.bin ?? MOAT_BIN, ...args];
-    const [command, ...rest] = argv as [string, ...string[]];
+    const [command, ...rest] = moatArgv(args, options);
     this.child = spawn(command, rest, {
-      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      env: moatEnv(options),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (chunk: Buffer) => {
