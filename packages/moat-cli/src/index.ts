@@ -1,13 +1,20 @@
 /** Public surface of @moat/cli for other packages' lab tests and tooling. */
 export { CliError } from './errors.js';
+export {
+  type InterceptionPorts,
+  interceptWebTraffic,
+  LAB_INTERCEPT_TABLE,
+  removeInterception,
+} from './lab/interception.js';
 export type { LabStatus } from './lab/lab.js';
 export { curlFrom, labDown, labStatus, labUp, probeInNamespace } from './lab/lab.js';
 export { execInNamespaceArgv } from './lab/netns.js';
-export { LAB_PORTS, ORIGIN_LISTEN } from './lab/processes.js';
-export { LAB_STATE_DIR } from './lab/state.js';
+export { LAB_PORTS, ORIGIN_LISTEN, ORIGIN_TLS_LISTEN } from './lab/processes.js';
+export { LAB_CA_CERT, LAB_STATE_DIR } from './lab/state.js';
 export {
   GW_INTERFACES,
   LAB_ADDRESSES,
+  LAB_HOSTNAMES,
   LAB_NAMESPACES,
   LAB_PREFIXES,
   type LabNamespace,

@@ -12,6 +12,8 @@ export interface ServicePorts {
   /** HTTP port serving /healthz and /readyz (the readiness probe target). */
   http: number;
   grpc?: number;
+  /** The explicit web proxy port (proxy only). */
+  proxy?: number;
 }
 
 /** What a service needs to know about the runtime it is started in. */
@@ -52,13 +54,38 @@ export const SERVICES: readonly ServiceDefinition[] = [
       MOAT_LOG_LEVEL: ctx.logLevel,
     }),
   },
+  {
+    name: 'proxy',
+    packageDir: 'services/proxy',
+    entry: 'dist/main.js',
+    defaultPorts: { proxy: 3128, http: 9402 },
+    env: (ctx) => ({
+      MOAT_NATS_URL: ctx.natsUrl,
+      MOAT_REDIS_URL: ctx.redisUrl,
+      MOAT_PROXY_PORT: String(ctx.ports.proxy),
+      MOAT_PROXY_HTTP_PORT: String(ctx.ports.http),
+      MOAT_LOG_LEVEL: ctx.logLevel,
+      // In the lab the proxy owns moat-gw's LAN side and nftables sends it intercepted traffic;
+      // `moat dev` runs on the host, where it only listens on loopback and intercepts nothing.
+      ...(ctx.socketDir
+        ? { MOAT_PROXY_TRANSPARENT_HTTP_PORT: '3129', MOAT_PROXY_TRANSPARENT_TLS_PORT: '3130' }
+        : {
+            MOAT_PROXY_LISTEN_HOST: '127.0.0.1',
+            MOAT_PROXY_TRANSPARENT_HTTP_PORT: '0',
+            MOAT_PROXY_TRANSPARENT_TLS_PORT: '0',
+          }),
+    }),
+  },
 ];
 
-/** How to start a service: `node --enable-source-maps services/<name>/dist/main.js`, from the repo root. */
+/**
+ * How to start a service: `node services/<name>/dist/main.js`, from the repo root. Source maps stay
+ * off: with them every Error (undici creates some per request) pays for a source-mapped stack.
+ */
 export function serviceCommand(service: ServiceDefinition): { command: string; args: string[] } {
   return {
     command: process.execPath,
-    args: ['--enable-source-maps', join(service.packageDir, service.entry)],
+    args: [join(service.packageDir, service.entry)],
   };
 }
 

@@ -18,3 +18,14 @@ export {
   PolicyStore,
   type PolicyVersionInfo,
 } from './store.js';
+export {
+  type AddressRange,
+  addressInRanges,
+  type ExpandedAddresses,
+  expandAddresses,
+  expandServices,
+  ipFamily,
+  isScheduleActive,
+  servicesCover,
+  stripMappedV4,
+} from './semantics.js';

@@ -19,6 +19,12 @@ export interface ServiceKitOptions {
   details?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
   /** Install SIGTERM/SIGINT handling (off in tests). Default true. */
   handleSignals?: boolean;
+  /**
+   * The service's own logger and metrics registry, when its engine needs them before the kit
+   * starts (the first policy is applied during start). Default: created by the kit.
+   */
+  log?: Logger;
+  registry?: Registry;
 }
 
 /** Everything a Moat service shares: logging, telemetry, NATS, Redis, policy, health, metrics, status. */
@@ -46,11 +52,11 @@ export interface ServiceKit {
  */
 export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceKit> {
   const { config, service } = opts;
-  const log = createLogger({ service, level: config.logLevel });
+  const log = opts.log ?? createLogger({ service, level: config.logLevel });
   const telemetry: Telemetry = startTelemetry({ serviceName: service, serviceVersion: opts.version });
   const startedAt = new Date().toISOString();
 
-  const registry = new Registry();
+  const registry = opts.registry ?? new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
   const policyVersion = new Gauge({

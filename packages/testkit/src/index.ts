@@ -1,5 +1,11 @@
 export { type CommandOptions, type CommandResult, runCommand } from './command.js';
 export { type NatsServer, startNats } from './nats.js';
+export {
+  type AttributeValue,
+  type CollectedSpan,
+  type OtelCollector,
+  startOtelCollector,
+} from './otel.js';
 export { freePort } from './ports.js';
 export { type ManagedProcess, startProcess, waitFor } from './process.js';
 export { type RedisServer, startRedis } from './redis.js';

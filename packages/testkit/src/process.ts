@@ -11,8 +11,13 @@ export interface ManagedProcess {
 }
 
 /** Spawns a server for a test and keeps its output for diagnostics. Fails loudly if the binary is missing. */
-export function startProcess(name: string, command: string, args: string[]): ManagedProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): ManagedProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let out = '';
   const keep = (b: Buffer) => {
     out = (out + b.toString()).slice(-20_000);

@@ -19,7 +19,8 @@ test('dev ports - a base port allocates every port in sequence, without collisio
     { nats: 30000, natsMonitor: 30001, redis: 30002 },
   );
   assert.deepEqual(ports.services.control, { http: 30003, grpc: 30004 });
-  assert.deepEqual(ports.services.fake, { http: 30005 });
+  assert.deepEqual(ports.services.proxy, { http: 30005, proxy: 30006 });
+  assert.deepEqual(ports.services.fake, { http: 30007 });
   const numbers = allPorts(ports).map((p) => p.port);
   assert.equal(new Set(numbers).size, numbers.length);
 });

@@ -36,7 +36,9 @@ export function planDevPorts(registry: readonly ServiceDefinition[], basePort?: 
     const first = basePort + PORTS_BEFORE_SERVICES + PORTS_PER_SERVICE * index;
     services[service.name] = {
       http: first,
+      // a service serves gRPC or a proxy port, never both: they share the second slot
       ...(service.defaultPorts.grpc === undefined ? {} : { grpc: first + 1 }),
+      ...(service.defaultPorts.proxy === undefined ? {} : { proxy: first + 1 }),
     };
   });
   return { nats: basePort, natsMonitor: basePort + 1, redis: basePort + 2, services };
@@ -50,6 +52,7 @@ export function allPorts(ports: DevPorts): { name: string; port: number }[] {
     ...Object.entries(ports.services).flatMap(([name, p]) => [
       { name: `${name} http`, port: p.http },
       ...(p.grpc === undefined ? [] : [{ name: `${name} grpc`, port: p.grpc }]),
+      ...(p.proxy === undefined ? [] : [{ name: `${name} proxy`, port: p.proxy }]),
     ]),
   ];
 }

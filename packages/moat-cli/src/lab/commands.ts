@@ -8,8 +8,8 @@ import { assertServicesBuilt, selectServices } from '../services.js';
 import { labDown, labExec, labStatus, labUp } from './lab.js';
 import { namespaceExists } from './netns.js';
 import { renderLabStatus } from './render.js';
-import { LAB_STATE_DIR } from './state.js';
-import { LAB_ADDRESSES, LAB_NAMESPACES, resolveNamespace } from './topology.js';
+import { LAB_CA_CERT, LAB_STATE_DIR } from './state.js';
+import { LAB_ADDRESSES, LAB_HOSTNAMES, LAB_NAMESPACES, resolveNamespace } from './topology.js';
 
 /** `moat lab …` — wiring from flags to lab.ts. */
 
@@ -36,7 +36,7 @@ export function registerLabCommands(program: Command, deps: ProgramDeps): void {
     .action(async (opts: { services?: string | boolean; readyTimeout: number }) => {
       requireRoot(deps.isRoot);
       const services = selectServices(opts.services, deps.registry);
-      requireExecutables(['ip', 'sysctl', 'curl', 'nats-server', 'redis-server']);
+      requireExecutables(['ip', 'sysctl', 'curl', 'openssl', 'nats-server', 'redis-server']);
       assertServicesBuilt(services, repoRoot());
       await labUp({ services, readyTimeoutMs: opts.readyTimeout * 1000, reporter: deps.reporter });
       const a = LAB_ADDRESSES;
@@ -46,6 +46,9 @@ export function registerLabCommands(program: Command, deps: ProgramDeps): void {
       );
       deps.reporter.info(
         `origin http://${a.origin}/ (also http://${a.wanGw}/), NATS/Redis in moat-gw on 4222/6379`,
+      );
+      deps.reporter.info(
+        `HTTPS: https://${LAB_HOSTNAMES[0]}/ and the other lab names (${LAB_HOSTNAMES.length}), trust ${LAB_CA_CERT}`,
       );
       if (services.some((s) => s.name === 'control')) {
         deps.reporter.info(`moatctl on this host talks to control through ${LAB_STATE_DIR}/control.sock`);

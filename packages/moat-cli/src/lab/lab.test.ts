@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runCommand } from '@moat/testkit';
 import { repoRoot } from '../paths.js';
 import { isRunning } from '../proc.js';
 import { findOnPath } from '../run.js';
 import { MOAT_WITH_FAKE_BIN, runMoat } from '../testing/cli-process.js';
+import { ETC_NETNS, labHostsFile } from './hosts.js';
+import { interceptWebTraffic, LAB_INTERCEPT_TABLE, removeInterception } from './interception.js';
 import type { LabStatus } from './lab.js';
-import { LAB_STATE_DIR } from './state.js';
-import { LAB_ADDRESSES, LAB_NAMESPACES } from './topology.js';
+import { LAB_CA_CERT, LAB_STATE_DIR } from './state.js';
+import { LAB_ADDRESSES, LAB_HOSTNAMES, LAB_NAMESPACES } from './topology.js';
 
 /**
  * Builds the real lab (namespaces, veths, NATS, Redis, origin, a service) through
@@ -30,7 +33,9 @@ const hostLinks = () =>
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root: the lab needs network namespaces (run the tests with sudo)';
-  const missing = ['ip', 'curl', 'nats-server', 'redis-server'].filter((tool) => !findOnPath(tool));
+  const missing = ['ip', 'curl', 'openssl', 'nft', 'getent', 'nats-server', 'redis-server'].filter(
+    (tool) => !findOnPath(tool),
+  );
   if (missing.length > 0) return `missing tools: ${missing.join(', ')}`;
   if (labNamespacesPresent().length > 0)
     return 'a lab is already up (run `moat lab down` first); not touching it';
@@ -51,8 +56,10 @@ async function status(): Promise<LabStatus> {
 
 describe('lab', { skip: reason }, () => {
   let linksBefore: string[] = [];
+  let etcNetnsBefore = false;
   before(() => {
     linksBefore = hostLinks();
+    etcNetnsBefore = existsSync(ETC_NETNS);
   });
   after(async () => {
     // Whatever happened above, leave nothing behind.
@@ -90,7 +97,8 @@ describe('lab', { skip: reason }, () => {
   test('lab - up twice is harmless: nothing is duplicated or restarted', async () => {
     const result = await moat(['lab', 'up', '--services', 'fake']);
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /already in place/);
+    assert.match(result.stdout, /network ready \(already in place\)/);
+    assert.match(result.stdout, /lab CA and origin certificate already in place/);
     const s = await status();
     assert.deepEqual(Object.fromEntries(s.processes.map((p) => [p.name, p.pid])), pidsAfterFirstUp);
     const natsServers = execFileSync('ip', ['netns', 'pids', 'moat-gw'], { encoding: 'utf8' })
@@ -119,6 +127,87 @@ describe('lab', { skip: reason }, () => {
     assert.equal(bytes.stdout, '12345');
     const route = await moat(['lab', 'exec', 'gw', '--', 'ip', 'route', 'get', LAB_ADDRESSES.origin]);
     assert.match(route.stdout, /via 203\.0\.113\.2 dev wan0/);
+  });
+
+  test('lab - lab names resolve to the origin in moat-lan, moat-gw and moat-remote, not on the host', async () => {
+    for (const ns of ['lan', 'gw', 'remote']) {
+      for (const name of ['casino.test', 'www.pinned.test']) {
+        const v4 = await moat(['lab', 'exec', ns, '--', 'getent', 'ahostsv4', name]);
+        assert.equal(v4.code, 0, `${name} in ${ns}: ${v4.stderr}`);
+        assert.match(v4.stdout, new RegExp(`^${LAB_ADDRESSES.origin.replaceAll('.', '\\.')}\\s`));
+      }
+    }
+    const onHost = await runCommand('getent', ['hosts', 'casino.test']);
+    assert.notEqual(onHost.code, 0, 'the host itself must not learn lab names');
+  });
+
+  test('lab - the origin serves HTTPS for every lab name with a certificate from the lab CA', async () => {
+    for (const name of LAB_HOSTNAMES) {
+      const echo = await curlIn('lan', `https://${name}/echo`, '--cacert', LAB_CA_CERT);
+      assert.equal(echo.code, 0, `${name}: ${echo.stderr}`);
+      const body = JSON.parse(echo.stdout) as { tls?: { servername: string; alpnProtocol: string } };
+      assert.equal(body.tls?.servername, name);
+      assert.equal(body.tls?.alpnProtocol, 'http/1.1');
+    }
+    const byAddress = await curlIn('lan', `https://${LAB_ADDRESSES.origin}/healthz`, '--cacert', LAB_CA_CERT);
+    assert.equal(byAddress.stdout, 'ok\n', byAddress.stderr);
+    // Real validation: without the lab CA, curl refuses the certificate (exit 60).
+    const untrusted = await curlIn('lan', 'https://origin.test/healthz');
+    assert.equal(untrusted.code, 60, untrusted.stderr);
+  });
+
+  test('lab - interception fixture redirects LAN web traffic in moat-gw, idempotently, and goes away', async () => {
+    const httpPort = 39_129;
+    const tlsPort = 39_130;
+    const listTable = () =>
+      runCommand('ip', ['netns', 'exec', 'moat-gw', 'nft', 'list', 'table', 'inet', LAB_INTERCEPT_TABLE]);
+    // A stand-in proxy in moat-gw: answers plain HTTP, and says when a connection reaches its TLS port.
+    const proxy = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        'moat-gw',
+        process.execPath,
+        '-e',
+        `const net = require('node:net');
+         net.createServer((s) => s.end('HTTP/1.1 200 OK\\r\\ncontent-length: 12\\r\\nconnection: close\\r\\n\\r\\nintercepted\\n')).listen(${httpPort});
+         net.createServer((s) => { console.log('tls connection'); s.destroy(); }).listen(${tlsPort}, () => console.log('ready'));`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    proxy.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    try {
+      await interceptWebTraffic({ httpPort, tlsPort: 1 });
+      await interceptWebTraffic({ httpPort, tlsPort });
+      const table = await listTable();
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, new RegExp(`iifname "lan0" tcp dport 80 redirect to :${httpPort}`));
+      assert.match(table.stdout, new RegExp(`iifname "lan0" tcp dport 443 redirect to :${tlsPort}`));
+      assert.equal(table.stdout.match(/redirect/g)?.length, 2, 'installing twice replaced the rules');
+
+      const deadline = Date.now() + 10_000;
+      while (!output.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const family of ['-4', '-6']) {
+        const page = await curlIn('lan', 'http://casino.test/', family);
+        assert.equal(page.stdout, 'intercepted\n', `${family}: ${page.stderr}`);
+      }
+      await curlIn('lan', 'https://bank.test/', '--cacert', LAB_CA_CERT);
+      assert.match(output, /tls connection/, 'tcp/443 from the LAN reached the TLS port');
+      // The gateway's own outbound traffic is not intercepted.
+      const fromGw = await curlIn('gw', `http://${LAB_ADDRESSES.origin}/healthz`);
+      assert.equal(fromGw.stdout, 'ok\n');
+    } finally {
+      proxy.kill('SIGKILL');
+      await removeInterception();
+    }
+    assert.notEqual((await listTable()).code, 0, 'the table is gone');
+    await removeInterception(); // removing twice is fine
+    const direct = await curlIn('lan', 'http://casino.test/healthz');
+    assert.equal(direct.stdout, 'ok\n', 'without the fixture the LAN reaches the origin again');
   });
 
   test('lab - services get the lab environment (NATS/Redis in moat-gw, host-visible socket dir)', async () => {
@@ -155,6 +244,9 @@ describe('lab', { skip: reason }, () => {
     for (const [name, pid] of Object.entries(pidsAfterFirstUp))
       assert.equal(isRunning(pid), false, `${name} (pid ${pid})`);
     assert.deepEqual(hostLinks(), linksBefore, 'host links changed');
+    for (const ns of LAB_NS as (typeof LAB_NAMESPACES)[keyof typeof LAB_NAMESPACES][])
+      assert.equal(existsSync(labHostsFile(ns)), false, `${labHostsFile(ns)} removed`);
+    assert.equal(existsSync(ETC_NETNS), etcNetnsBefore, `${ETC_NETNS} left as it was before the lab`);
     const again = await moat(['lab', 'down']);
     assert.equal(again.code, 0);
     const s = await moat(['lab', 'status', '--json']);

@@ -7,6 +7,7 @@ import { tailFile } from '../proc.js';
 import type { Reporter } from '../report.js';
 import { run } from '../run.js';
 import type { ServiceDefinition } from '../services.js';
+import { labHostsFile, removeLabHosts, writeLabHosts } from './hosts.js';
 import { deleteNamespace, execInNamespaceArgv, listInterfaces, listNamespaces } from './netns.js';
 import { LAB_PORTS, labProcessSpecs } from './processes.js';
 import {
@@ -27,9 +28,11 @@ import {
   startDetachedInNamespace,
   stopRecordedProcess,
 } from './supervise.js';
+import { ensureLabCertificates } from './tls.js';
 import {
   ensureTopology,
   LAB_ADDRESSES,
+  LAB_HOSTNAMES,
   LAB_NAMESPACES,
   type LabNamespace,
   type LabRole,
@@ -55,14 +58,32 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   reporter.ok(`network ready${what.length ? ` (created ${what.join(', ')})` : ' (already in place)'}`);
 
   const state = readState(root) ?? emptyState({ ...LAB_ADDRESSES });
+  writeLabNames(state, reporter);
+  const certificates = await ensureLabCertificates(root);
+  reporter.ok(
+    certificates === 'kept'
+      ? 'lab CA and origin certificate already in place'
+      : `lab CA and origin certificate ${certificates} (trust ${labPaths(root).caCert})`,
+  );
   writeState(state, root);
   for (const spec of labProcessSpecs(options.services, root)) {
     const record = ensureProcess(spec, state, root, reporter);
     await waitReady(record, options.readyTimeoutMs, reporter);
   }
 
-  await checkLanReachesOrigin(reporter);
+  await checkLanReachesOrigin(reporter, root);
   return state;
+}
+
+/** /etc/netns/<ns>/hosts for every lab namespace; remembers which directories it had to create. */
+function writeLabNames(state: LabState, reporter: Reporter): void {
+  const hosts = writeLabHosts();
+  state.createdEtcDirs = [...new Set([...(state.createdEtcDirs ?? []), ...hosts.createdDirs])];
+  for (const ns of hosts.foreign)
+    reporter.warn(
+      `${labHostsFile(ns)} was not written by moat: left as it is, lab names may not resolve in ${ns}`,
+    );
+  reporter.ok(`lab names (${LAB_HOSTNAMES[0]} …) resolve to the origin in every lab namespace`);
 }
 
 /** Starts `spec` unless our recorded process for it is still alive; keeps state.json current. */
@@ -128,13 +149,27 @@ export async function probeInNamespace(ns: LabNamespace, check: ReadyCheck): Pro
   }
 }
 
-/** The end-to-end path: a client in moat-lan fetches from the origin, routed through moat-gw. */
-async function checkLanReachesOrigin(reporter: Reporter): Promise<void> {
-  const url = `http://${LAB_ADDRESSES.origin}:${LAB_PORTS.origin}/healthz`;
+/**
+ * The end-to-end paths: a client in moat-lan fetches from the origin, routed through moat-gw,
+ * over HTTP by address and over HTTPS by lab name (hosts file + lab CA).
+ */
+async function checkLanReachesOrigin(reporter: Reporter, root: string): Promise<void> {
+  await checkLanReaches(reporter, `http://${LAB_ADDRESSES.origin}:${LAB_PORTS.origin}/healthz`);
+  await checkLanReaches(reporter, `https://${LAB_HOSTNAMES[0]}:${LAB_PORTS.originTls}/healthz`, [
+    '--cacert',
+    labPaths(root).caCert,
+  ]);
+}
+
+async function checkLanReaches(
+  reporter: Reporter,
+  url: string,
+  curlArgs: readonly string[] = [],
+): Promise<void> {
   let last = '';
   const ok = await waitUntil(
     async () => {
-      const result = await curlFrom(LAB_NAMESPACES.lan, url);
+      const result = await curlFrom(LAB_NAMESPACES.lan, url, curlArgs);
       last = result.detail;
       return result.ok;
     },
@@ -149,7 +184,12 @@ async function checkLanReachesOrigin(reporter: Reporter): Promise<void> {
   reporter.ok(`moat-lan (${LAB_ADDRESSES.lanClient}) reaches origin ${url} through moat-gw`);
 }
 
-export async function curlFrom(ns: LabNamespace, url: string): Promise<{ ok: boolean; detail: string }> {
+/** GET `url` with curl inside `ns`; ok on HTTP 200. `curlArgs` go before the URL (e.g. --cacert). */
+export async function curlFrom(
+  ns: LabNamespace,
+  url: string,
+  curlArgs: readonly string[] = [],
+): Promise<{ ok: boolean; detail: string }> {
   const [ip, ...args] = execInNamespaceArgv(ns, [
     'curl',
     '-sS',
@@ -159,6 +199,7 @@ export async function curlFrom(ns: LabNamespace, url: string): Promise<{ ok: boo
     '/dev/null',
     '-w',
     '%{http_code}',
+    ...curlArgs,
     url,
   ]);
   try {
@@ -198,6 +239,8 @@ export async function labDown(options: LabDownOptions): Promise<void> {
     await deleteNamespace(ns);
     reporter.ok(`${ns}: deleted`);
   }
+  const removed = removeLabHosts(state?.createdEtcDirs ?? []);
+  if (removed.length > 0) reporter.ok(`lab names removed (${removed.join(', ')})`);
   removeStateDir(root);
   reporter.ok(`lab is down (${root} removed)`);
 }

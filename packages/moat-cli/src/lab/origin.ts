@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { TLSSocket } from 'node:tls';
 
 /**
  * The lab's "internet server", running in moat-wan. Small on purpose: enough
@@ -9,6 +11,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
  *   /bytes/<n>   n bytes of 'x' (up to 1 GiB), streamed
  *   /echo        the request (method, url, headers, remote address) as JSON
  *   /healthz     "ok"
+ *
+ * The same routes are served over HTTPS (port 443 in the lab) with a certificate from
+ * the lab CA; there /echo also reports the TLS server name, version and ALPN protocol.
  */
 
 const MAX_BYTES = 1024 ** 3;
@@ -20,29 +25,50 @@ const INDEX_HTML = `<!doctype html>
 `;
 
 export function createOriginServer(): Server {
-  return createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://origin').pathname;
-    if (path === '/') return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML);
-    if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
-    if (path === '/echo')
-      return send(res, 200, 'application/json', `${JSON.stringify(describe(req), null, 2)}\n`);
-    const bytes = /^\/bytes\/(\d+)$/.exec(path);
-    if (bytes?.[1] !== undefined) {
-      const n = Number(bytes[1]);
-      if (n > MAX_BYTES) return send(res, 400, 'text/plain', `at most ${MAX_BYTES} bytes\n`);
-      return streamBytes(res, n);
-    }
-    return send(res, 404, 'text/plain', 'not found\n');
-  });
+  return createServer(handleOrigin);
+}
+
+/** The same routes over HTTPS (HTTP/1.1, announced through ALPN), with the lab certificate. */
+export function createOriginTlsServer(credentials: {
+  cert: Buffer | string;
+  key: Buffer | string;
+}): HttpsServer {
+  return createHttpsServer({ ...credentials, ALPNProtocols: ['http/1.1'] }, handleOrigin);
+}
+
+function handleOrigin(req: IncomingMessage, res: ServerResponse) {
+  const path = new URL(req.url ?? '/', 'http://origin').pathname;
+  if (path === '/') return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML);
+  if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
+  if (path === '/echo')
+    return send(res, 200, 'application/json', `${JSON.stringify(describe(req), null, 2)}\n`);
+  const bytes = /^\/bytes\/(\d+)$/.exec(path);
+  if (bytes?.[1] !== undefined) {
+    const n = Number(bytes[1]);
+    if (n > MAX_BYTES) return send(res, 400, 'text/plain', `at most ${MAX_BYTES} bytes\n`);
+    return streamBytes(res, n);
+  }
+  return send(res, 404, 'text/plain', 'not found\n');
 }
 
 function describe(req: IncomingMessage) {
+  const socket = req.socket;
   return {
     method: req.method,
     url: req.url,
     httpVersion: req.httpVersion,
-    remoteAddress: req.socket.remoteAddress,
+    remoteAddress: socket.remoteAddress,
     headers: req.headers,
+    // Over HTTPS: what the client's TLS said, so proxy tests can see what reached the origin.
+    ...(socket instanceof TLSSocket
+      ? {
+          tls: {
+            servername: (socket as TLSSocket & { servername?: string | false }).servername || null,
+            protocol: socket.getProtocol(),
+            alpnProtocol: socket.alpnProtocol || null,
+          },
+        }
+      : {}),
   };
 }
 

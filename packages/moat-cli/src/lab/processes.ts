@@ -7,14 +7,18 @@ import { LAB_ADDRESSES, LAB_NAMESPACES } from './topology.js';
 
 /** What the lab runs, in start order: infrastructure first, then the Moat services that need it. */
 
-export const LAB_PORTS = { nats: 4222, natsMonitor: 8222, redis: 6379, origin: 80 } as const;
+export const LAB_PORTS = { nats: 4222, natsMonitor: 8222, redis: 6379, origin: 80, originTls: 443 } as const;
 
-/** The addresses the origin server listens on inside moat-wan. */
-export const ORIGIN_LISTEN = [
-  `${LAB_ADDRESSES.origin}:${LAB_PORTS.origin}`,
-  `${LAB_ADDRESSES.wanGw}:${LAB_PORTS.origin}`,
-  ...(existsSync('/proc/sys/net/ipv6') ? [`[${LAB_ADDRESSES.origin6}]:${LAB_PORTS.origin}`] : []),
+const originAddresses = (port: number) => [
+  `${LAB_ADDRESSES.origin}:${port}`,
+  `${LAB_ADDRESSES.wanGw}:${port}`,
+  ...(existsSync('/proc/sys/net/ipv6') ? [`[${LAB_ADDRESSES.origin6}]:${port}`] : []),
 ];
+
+/** The addresses the origin server listens on inside moat-wan: plain HTTP… */
+export const ORIGIN_LISTEN = originAddresses(LAB_PORTS.origin);
+/** …and HTTPS, with the lab certificate (every LAB_HOSTNAMES name, signed by the lab CA). */
+export const ORIGIN_TLS_LISTEN = originAddresses(LAB_PORTS.originTls);
 
 export function labProcessSpecs(
   services: readonly ServiceDefinition[],
@@ -67,7 +71,16 @@ export function labProcessSpecs(
       name: 'origin',
       namespace: LAB_NAMESPACES.wan,
       command: process.execPath,
-      args: ['--enable-source-maps', distFile('lab/origin-main.js'), ...ORIGIN_LISTEN],
+      args: [
+        '--enable-source-maps',
+        distFile('lab/origin-main.js'),
+        '--cert',
+        paths.originCert,
+        '--key',
+        paths.originKey,
+        ...ORIGIN_TLS_LISTEN.flatMap((address) => ['--tls', address]),
+        ...ORIGIN_LISTEN,
+      ],
       cwd: paths.root,
       ready: { kind: 'http', url: `http://${LAB_ADDRESSES.origin}:${LAB_PORTS.origin}/healthz` },
     },

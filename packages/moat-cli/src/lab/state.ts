@@ -18,7 +18,16 @@ export const labPaths = (root = LAB_STATE_DIR) => ({
   natsStore: join(root, 'nats'),
   redisDir: join(root, 'redis'),
   logFile: (name: string) => join(root, 'logs', `${name}.log`),
+  /** The lab CA and the origin's certificate (see tls.ts). */
+  tls: join(root, 'tls'),
+  caCert: join(root, 'tls', 'ca.crt'),
+  caKey: join(root, 'tls', 'ca.key'),
+  originCert: join(root, 'tls', 'origin.crt'),
+  originKey: join(root, 'tls', 'origin.key'),
 });
+
+/** The lab CA certificate (PEM) while the lab is up: what tests and clients trust for lab HTTPS. */
+export const LAB_CA_CERT = labPaths().caCert;
 
 export interface LabProcessRecord {
   name: string;
@@ -40,6 +49,8 @@ export interface LabState {
   addresses: Record<string, string>;
   /** In start order; `down` stops them in reverse. */
   processes: LabProcessRecord[];
+  /** Directories under /etc/netns that `up` created, for `down` to remove (when empty). */
+  createdEtcDirs?: string[];
 }
 
 export function emptyState(addresses: Record<string, string>): LabState {
@@ -67,6 +78,8 @@ export function ensureStateDirs(root = LAB_STATE_DIR): void {
   const paths = labPaths(root);
   for (const dir of [paths.root, paths.logs, paths.natsStore, paths.redisDir])
     mkdirSync(dir, { recursive: true });
+  // Holds the CA's private key: root only.
+  mkdirSync(paths.tls, { recursive: true, mode: 0o700 });
 }
 
 export function removeStateDir(root = LAB_STATE_DIR): void {

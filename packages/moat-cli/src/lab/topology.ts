@@ -49,6 +49,24 @@ export const LAB_ADDRESSES = {
   origin6: 'fd00:70:2::10',
 } as const;
 
+/**
+ * Names every lab namespace resolves to the origin (192.0.2.10, fd00:70:2::10) through its own
+ * /etc/netns/<ns>/hosts, and that the origin's lab certificate covers. Tests pick names by role:
+ * allowed, casino/poker (gambling category), blocked, malware, bank (TLS bypass), pinned.
+ */
+export const LAB_HOSTNAMES = [
+  'origin.test',
+  'www.origin.test',
+  'allowed.test',
+  'casino.test',
+  'www.casino.test',
+  'poker.test',
+  'blocked.test',
+  'www.malware.test',
+  'bank.test',
+  'www.pinned.test',
+] as const;
+
 export const LAB_PREFIXES = {
   lan: '10.70.1.0/24',
   wanLink: '203.0.113.0/24',

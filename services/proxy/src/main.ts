@@ -1,0 +1,149 @@
+import type { Server } from 'node:net';
+import { ConfigError } from '@moat/config';
+import { createLogger } from '@moat/log';
+import { startServiceKit } from '@moat/service-kit';
+import { Registry } from 'prom-client';
+import { loadProxyConfig } from './config.js';
+import { ProxyEngine } from './engine.js';
+import { createProxyMetrics } from './observe/metrics.js';
+import { createRecorder } from './observe/recorder.js';
+import type { ProxyDeps } from './pipeline.js';
+import { RouteTable } from './policy/routes.js';
+import { createProxyServers } from './server.js';
+import { DnsCache } from './upstream/dns.js';
+import { Upstream } from './upstream/upstream.js';
+
+const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
+/** How long in-flight requests get to finish on shutdown before their connections are cut. */
+const DRAIN_MS = 10_000;
+
+function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `${what} port ${host}:${port} is already in use; stop the other process or set another port`
+            : `cannot listen on ${host}:${port} (${what}): ${err.message}`,
+        ),
+      ),
+    );
+    server.listen(port, host, () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+function closeServer(
+  server: Server & { closeIdleConnections?: () => void; closeAllConnections?: () => void },
+): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const force = setTimeout(() => {
+      server.closeAllConnections?.();
+      resolve();
+    }, DRAIN_MS);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections?.();
+  });
+}
+
+async function main() {
+  const config = loadProxyConfig();
+  const log = createLogger({ service: 'proxy', level: config.logLevel });
+  const registry = new Registry();
+  const metrics = createProxyMetrics(registry);
+  const engine = new ProxyEngine(log, metrics);
+  const kit = await startServiceKit({
+    service: 'proxy',
+    version: VERSION,
+    config,
+    log,
+    registry,
+    applyPolicy: (record) => engine.apply(record),
+    details: () => engine.details(),
+  });
+
+  const upstream = new Upstream({
+    connectTimeoutMs: config.connectTimeout,
+    idleBodyTimeoutMs: config.upstreamIdleBodyTimeout,
+    keepAliveTimeoutMs: config.upstreamIdleTimeout,
+    connectionsPerOrigin: config.upstreamConnectionsPerOrigin,
+    maxResponseHeaderSize: Math.max(config.maxHeaderSize, 64 * 1024),
+  });
+  const recorder = createRecorder(
+    {
+      accessLog: config.accessLog,
+      accessLogFormat: config.accessLogFormat,
+      eventsAllowed: config.eventsAllowed,
+      instance: config.instanceId,
+    },
+    { bus: kit.bus, log, metrics },
+  );
+  const deps: ProxyDeps = {
+    config,
+    log,
+    metrics,
+    recorder,
+    dns: new DnsCache(config.dnsCacheTtl, config.dnsNegativeTtl),
+    upstream,
+    routes: new RouteTable(),
+    policy: () => engine.policy(),
+    categorizer: () => engine.categorizer(),
+  };
+  const servers = createProxyServers(deps);
+  const bound: Record<string, number> = {};
+  const listeners: Server[] = [servers.explicit];
+  bound.explicit = await listen(servers.explicit, config.port, config.listenHost, 'explicit proxy');
+  if (config.transparentHttpPort) {
+    bound.transparentHttp = await listen(
+      servers.transparentHttp,
+      config.transparentHttpPort,
+      config.listenHost,
+      'intercepted HTTP',
+    );
+    listeners.push(servers.transparentHttp);
+  }
+  if (config.transparentTlsPort) {
+    bound.transparentTls = await listen(
+      servers.transparentTls,
+      config.transparentTlsPort,
+      config.listenHost,
+      'intercepted TLS',
+    );
+    listeners.push(servers.transparentTls);
+  }
+
+  engine.watchLists(config.listReloadInterval);
+  process.on('SIGHUP', () => void engine.reloadLists('SIGHUP'));
+
+  kit.onShutdown({
+    name: 'stop proxy listeners and drain requests',
+    run: async () => {
+      engine.stop();
+      await Promise.all(listeners.map((server) => closeServer(server)));
+    },
+  });
+  kit.onShutdown({ name: 'close upstream connections', run: () => upstream.close() });
+  kit.onShutdown({ name: 'flush access log', run: () => recorder.close() });
+  log.info(
+    {
+      ...bound,
+      listenHost: config.listenHost,
+      httpPort: kit.httpPort,
+      policyVersion: engine.policy()?.version ?? 0,
+    },
+    'proxy ready',
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(
+    err instanceof ConfigError ? err.message : `proxy failed to start: ${(err as Error).message}`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** The proxy's metrics; names are `moat_proxy_*` and labels stay low-cardinality (no URLs, no hosts). */
+export function createProxyMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    requests: new Counter({
+      name: 'moat_proxy_requests_total',
+      help: 'Requests and tunnels handled, by mode, verdict and engine that decided',
+      labelNames: ['mode', 'verdict', 'engine'] as const,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'moat_proxy_request_duration_seconds',
+      help: 'Time from request to the end of the response (tunnels excluded)',
+      labelNames: ['verdict'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'moat_proxy_bytes_total',
+      help: 'Body bytes relayed, by direction (tunnels included)',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    badRequests: new Counter({
+      name: 'moat_proxy_bad_requests_total',
+      help: 'Requests refused before policy because they were malformed, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'moat_proxy_upstream_errors_total',
+      help: 'Upstream failures, by kind (refused, connect-timeout, dns, reset, …)',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    connections: new Gauge({
+      name: 'moat_proxy_client_connections',
+      help: 'Open client connections, by listener',
+      labelNames: ['listener'] as const,
+      registers,
+    }),
+    tunnels: new Gauge({
+      name: 'moat_proxy_tunnels',
+      help: 'Open CONNECT and spliced TLS tunnels',
+      registers,
+    }),
+    urlListEntries: new Gauge({
+      name: 'moat_proxy_url_list_entries',
+      help: 'Entries in the loaded URL category lists',
+      registers,
+    }),
+    urlListBytes: new Gauge({
+      name: 'moat_proxy_url_list_bytes',
+      help: 'Memory held by the URL category tables, in bytes',
+      registers,
+    }),
+    urlListReloads: new Counter({
+      name: 'moat_proxy_url_list_reloads_total',
+      help: 'URL list (re)builds, by result',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+  };
+}
+export type ProxyMetrics = ReturnType<typeof createProxyMetrics>;

@@ -1,0 +1,157 @@
+/**
+ * Where a finished transaction goes: one access-log line (JSON, or Squid's native format for
+ * existing log tooling), one `events.web.*` event, and metrics.
+ */
+import { type Bus, publishEvent } from '@moat/bus';
+import type { Logger } from '@moat/log';
+import { pino } from 'pino';
+import type { ProxyMetrics } from './metrics.js';
+import type { Transaction } from './transaction.js';
+
+export interface RecorderOptions {
+  accessLog: string;
+  accessLogFormat: 'json' | 'squid';
+  eventsAllowed: boolean;
+  instance: string;
+}
+
+export interface Recorder {
+  record(tx: Transaction): void;
+  close(): Promise<void>;
+}
+
+/** Squid's native access.log line: time elapsed client code/status bytes method URL user hierarchy type. */
+export function squidLine(
+  tx: Transaction,
+  now = Date.now(),
+  elapsedMs = performance.now() - tx.startedAt,
+): string {
+  const code =
+    tx.verdict.action === 'block' ? 'TCP_DENIED' : tx.mode === 'connect' ? 'TCP_TUNNEL' : 'TCP_MISS';
+  const hierarchy = tx.server.ip ? `HIER_DIRECT/${tx.server.ip}` : 'HIER_NONE/-';
+  return [
+    (now / 1000).toFixed(3),
+    String(Math.round(elapsedMs)).padStart(6),
+    tx.client.ip,
+    `${code}/${tx.status}`,
+    tx.bytesOut,
+    tx.method,
+    tx.url,
+    '-',
+    hierarchy,
+    tx.contentType ?? '-',
+  ].join(' ');
+}
+
+function openAccessLog(target: string) {
+  if (target === 'off') return undefined;
+  const dest = pino.destination({ dest: target === 'stdout' ? 1 : target, sync: false, mkdir: true });
+  return dest;
+}
+
+export function createRecorder(
+  opts: RecorderOptions,
+  deps: { bus: Bus; log: Logger; metrics: ProxyMetrics },
+): Recorder {
+  const destination = openAccessLog(opts.accessLog);
+  const { metrics, bus, log } = deps;
+
+  const writeAccessLog = (tx: Transaction) => {
+    if (!destination) return;
+    if (opts.accessLogFormat === 'squid') {
+      destination.write(`${squidLine(tx)}\n`);
+      return;
+    }
+    destination.write(
+      `${JSON.stringify({
+        time: new Date().toISOString(),
+        type: 'access',
+        mode: tx.mode,
+        client: tx.client.ip,
+        method: tx.method,
+        url: tx.url,
+        status: tx.status,
+        verdict: tx.verdict.action,
+        engine: tx.verdict.engine,
+        rule: tx.verdict.rule,
+        category: tx.verdict.category,
+        pattern: tx.verdict.pattern,
+        bytesIn: tx.bytesIn,
+        bytesOut: tx.bytesOut,
+        durationMs: Math.round(performance.now() - tx.startedAt),
+        upstream: tx.server.ip,
+        sni: tx.sni,
+        contentType: tx.contentType,
+        error: tx.error,
+        trace_id: tx.traceId,
+      })}\n`,
+    );
+  };
+
+  const publish = (tx: Transaction) => {
+    const blocked = tx.verdict.action === 'block';
+    if (!blocked && !opts.eventsAllowed) return;
+    try {
+      publishEvent(bus, {
+        tag: tx.verdict.tag,
+        engine: 'web',
+        action: blocked ? 'blocked' : 'allowed',
+        severity: blocked ? 'warning' : 'info',
+        reason: tx.error ?? tx.verdict.reason,
+        service: 'proxy',
+        instance: opts.instance,
+        protocol: tx.mode === 'connect' || tx.mode === 'tls-intercept' ? 'https' : 'http',
+        url: tx.url,
+        ...(tx.verdict.rule ? { rule: tx.verdict.rule } : {}),
+        ...(tx.verdict.utmPolicy ? { utmPolicy: tx.verdict.utmPolicy } : {}),
+        ...(tx.verdict.profile ? { profile: tx.verdict.profile } : {}),
+        ...(tx.verdict.category ? { category: tx.verdict.category } : {}),
+        source: {
+          ip: tx.client.ip,
+          port: tx.client.port,
+          ...(tx.client.zone ? { zone: tx.client.zone } : {}),
+        },
+        destination: {
+          host: tx.server.host,
+          port: tx.server.port,
+          ...(tx.server.ip ? { ip: tx.server.ip } : {}),
+          ...(tx.server.zone ? { zone: tx.server.zone } : {}),
+        },
+        bytes: tx.bytesIn + tx.bytesOut,
+        durationMs: Math.round(performance.now() - tx.startedAt),
+        ...(tx.policyVersion !== undefined ? { policyVersion: tx.policyVersion } : {}),
+        ...(tx.traceId ? { traceId: tx.traceId } : {}),
+        details: {
+          mode: tx.mode,
+          method: tx.method,
+          status: tx.status,
+          ...(tx.verdict.pattern ? { pattern: tx.verdict.pattern } : {}),
+          ...(tx.sni ? { sni: tx.sni } : {}),
+        },
+      });
+    } catch (err) {
+      // an event that fails validation is a bug; the request itself is already answered
+      log.error({ err: (err as Error).message, url: tx.url }, 'could not publish web event');
+    }
+  };
+
+  return {
+    record(tx) {
+      metrics.requests.inc({ mode: tx.mode, verdict: tx.verdict.action, engine: tx.verdict.engine });
+      if (tx.mode !== 'connect' && tx.mode !== 'tls-intercept') {
+        metrics.duration.observe({ verdict: tx.verdict.action }, (performance.now() - tx.startedAt) / 1000);
+      }
+      metrics.bytes.inc({ direction: 'in' }, tx.bytesIn);
+      metrics.bytes.inc({ direction: 'out' }, tx.bytesOut);
+      writeAccessLog(tx);
+      publish(tx);
+    },
+    async close() {
+      if (!destination) return;
+      await new Promise<void>((resolve) => {
+        destination.flush(() => resolve());
+      });
+      if (opts.accessLog !== 'stdout') destination.end();
+    },
+  };
+}

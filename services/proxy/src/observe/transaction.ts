@@ -1,0 +1,26 @@
+import type { Verdict } from '../policy/decide.js';
+
+export type ProxyMode = 'explicit' | 'transparent' | 'connect' | 'tls-intercept';
+
+/** Everything known about one request or tunnel when it ends: the access log, events and metrics read it. */
+export interface Transaction {
+  mode: ProxyMode;
+  /** performance.now() when the request arrived. */
+  startedAt: number;
+  method: string;
+  /** URL without its query string (as Squid's strip_query_terms). */
+  url: string;
+  status: number;
+  client: { ip: string; port: number; zone?: string };
+  server: { host: string; port: number; ip?: string; zone?: string };
+  verdict: Verdict;
+  /** Request and response body bytes (for tunnels: client→server and server→client). */
+  bytesIn: number;
+  bytesOut: number;
+  contentType?: string;
+  sni?: string;
+  traceId?: string;
+  policyVersion?: number;
+  /** Set when the exchange failed after the decision (upstream error, client abort). */
+  error?: string;
+}
