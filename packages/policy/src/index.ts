@@ -9,16 +9,6 @@ export {
 } from './follow.js';
 export * from './schema-exports.js';
 export {
-  type ApplyMeta,
-  type ApplyResult,
-  diffPolicies,
-  type PolicyChange,
-  PolicyNotFoundError,
-  type PolicyRecord,
-  PolicyStore,
-  type PolicyVersionInfo,
-} from './store.js';
-export {
   type AddressRange,
   addressInRanges,
   type ExpandedAddresses,
@@ -29,3 +19,13 @@ export {
   servicesCover,
   stripMappedV4,
 } from './semantics.js';
+export {
+  type ApplyMeta,
+  type ApplyResult,
+  diffPolicies,
+  type PolicyChange,
+  PolicyNotFoundError,
+  type PolicyRecord,
+  PolicyStore,
+  type PolicyVersionInfo,
+} from './store.js';

@@ -27,10 +27,15 @@ securityRules:
 
 function get(proxyPort: number, url: string): Promise<{ status: number; traceId: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, traceId: String(res.headers['x-moat-trace-id'] ?? '') }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, traceId: String(res.headers['x-moat-trace-id'] ?? '') }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -81,7 +86,10 @@ describe('tracing', () => {
   test('tracing - an allowed request has the upstream fetch as a client span in the same trace', async () => {
     const allowed = await get(h.proxyPort, `http://127.0.0.1:${origin.port}/`);
     assert.equal(allowed.status, 200);
-    const spans = await collector.waitForSpans((all) => all.some((s) => s.traceId === allowed.traceId && s.kind === 'CLIENT'), 15_000);
+    const spans = await collector.waitForSpans(
+      (all) => all.some((s) => s.traceId === allowed.traceId && s.kind === 'CLIENT'),
+      15_000,
+    );
     const trace = spans.filter((s) => s.traceId === allowed.traceId);
     const server = trace.find((s) => s.kind === 'SERVER');
     const client = trace.find((s) => s.kind === 'CLIENT');
