@@ -4,6 +4,7 @@ export {
   type AttributeValue,
   type CollectedSpan,
   type OtelCollector,
+  parseOtlpJsonLines,
   startOtelCollector,
 } from './otel.js';
 export { freePort } from './ports.js';

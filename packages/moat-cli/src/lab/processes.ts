@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { distFile, repoRoot } from '../paths.js';
 import { type ServiceDefinition, serviceCommand } from '../services.js';
 import { labPaths } from './state.js';
@@ -7,7 +8,17 @@ import { LAB_ADDRESSES, LAB_NAMESPACES } from './topology.js';
 
 /** What the lab runs, in start order: infrastructure first, then the Moat services that need it. */
 
-export const LAB_PORTS = { nats: 4222, natsMonitor: 8222, redis: 6379, origin: 80, originTls: 443 } as const;
+export const LAB_PORTS = {
+  nats: 4222,
+  natsMonitor: 8222,
+  redis: 6379,
+  origin: 80,
+  originTls: 443,
+  otlp: 4318,
+} as const;
+
+/** The collector scripts/lib/otelcol/build.sh builds (setup runs it); MOAT_OTELCOL_BIN overrides. */
+export const otelCollectorBinary = () => process.env.MOAT_OTELCOL_BIN ?? '/opt/moat/otelcol/otelcol-moat';
 
 const originAddresses = (port: number) => [
   `${LAB_ADDRESSES.origin}:${port}`,
@@ -86,6 +97,20 @@ export function labProcessSpecs(
     },
   ];
 
+  // The lab's trace receiver: every service exports its spans to it (see scripts/lib/otelcol/lab.yaml).
+  const collector = otelCollectorBinary();
+  const tracing = existsSync(collector);
+  if (tracing) {
+    specs.push({
+      name: 'otelcol',
+      namespace: gw,
+      command: collector,
+      args: ['--config', join(repoRoot(), 'scripts/lib/otelcol/lab.yaml')],
+      cwd: paths.root,
+      ready: { kind: 'tcp', host: '127.0.0.1', port: LAB_PORTS.otlp },
+    });
+  }
+
   const expectedServices = services.map((service) => service.name);
   for (const service of services) {
     const { command, args } = serviceCommand(service);
@@ -95,14 +120,17 @@ export function labProcessSpecs(
       command,
       args,
       cwd: repoRoot(),
-      env: service.env({
-        natsUrl: `nats://127.0.0.1:${LAB_PORTS.nats}`,
-        redisUrl: `redis://127.0.0.1:${LAB_PORTS.redis}`,
-        ports: service.defaultPorts,
-        expectedServices,
-        logLevel: 'info',
-        socketDir: paths.root,
-      }),
+      env: {
+        ...(tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${LAB_PORTS.otlp}` } : {}),
+        ...service.env({
+          natsUrl: `nats://127.0.0.1:${LAB_PORTS.nats}`,
+          redisUrl: `redis://127.0.0.1:${LAB_PORTS.redis}`,
+          ports: service.defaultPorts,
+          expectedServices,
+          logLevel: 'info',
+          socketDir: paths.root,
+        }),
+      },
       ready: { kind: 'http', url: `http://127.0.0.1:${service.defaultPorts.http}/readyz` },
     });
   }

@@ -17,6 +17,9 @@ export const labPaths = (root = LAB_STATE_DIR) => ({
   logs: join(root, 'logs'),
   natsStore: join(root, 'nats'),
   redisDir: join(root, 'redis'),
+  /** The trace receiver's output: OTLP/JSON lines, one per export (see scripts/lib/otelcol/lab.yaml). */
+  otel: join(root, 'otel'),
+  traces: join(root, 'otel', 'traces.jsonl'),
   logFile: (name: string) => join(root, 'logs', `${name}.log`),
   /** The lab CA and the origin's certificate (see tls.ts). */
   tls: join(root, 'tls'),
@@ -76,7 +79,7 @@ export function writeState(state: LabState, root = LAB_STATE_DIR): void {
 
 export function ensureStateDirs(root = LAB_STATE_DIR): void {
   const paths = labPaths(root);
-  for (const dir of [paths.root, paths.logs, paths.natsStore, paths.redisDir])
+  for (const dir of [paths.root, paths.logs, paths.natsStore, paths.redisDir, paths.otel])
     mkdirSync(dir, { recursive: true });
   // Holds the CA's private key: root only.
   mkdirSync(paths.tls, { recursive: true, mode: 0o700 });
