@@ -29,7 +29,8 @@ function httpServer(deps: ProxyDeps, listener: 'explicit' | 'transparent'): Serv
     maxHeaderSize: config.maxHeaderSize,
     requireHostHeader: true,
     headersTimeout: config.headersTimeout,
-    requestTimeout: config.requestTimeout,
+    // Node's own limit covers receiving the request only; it may not be shorter than headersTimeout
+    requestTimeout: config.requestTimeout > 0 ? Math.max(config.requestTimeout, config.headersTimeout) : 0,
     keepAliveTimeout: config.clientIdleTimeout,
     noDelay: true,
     // duplicate Content-Length or Host headers must stay visible as duplicates, not be merged

@@ -55,6 +55,9 @@ interface Exchange {
   res: ServerResponse;
   span: Span;
   tx: Transaction;
+  /** Stops the upstream side: the client left, or the transaction ran out of time. */
+  abort: AbortController;
+  timedOut: boolean;
 }
 
 export function handleForward(
@@ -91,7 +94,11 @@ export function handleForward(
     bytesOut: 0,
     traceId: span.spanContext().traceId,
   };
-  const exchange: Exchange = { deps, req, res, span, tx };
+  const exchange: Exchange = { deps, req, res, span, tx, abort: new AbortController(), timedOut: false };
+  res.once('close', () => {
+    if (!res.writableFinished) exchange.abort.abort(); // the client left: stop the upstream transfer too
+  });
+  limitTotalTime(exchange);
   context
     .with(trace.setSpan(ROOT_CONTEXT, span), () => forward(exchange, mode, original))
     .catch((err: unknown) => {
@@ -103,6 +110,30 @@ export function handleForward(
       else res.destroy();
     })
     .finally(() => finish(exchange));
+}
+
+function totalTimeout(deps: ProxyDeps): UpstreamError {
+  return new UpstreamError(
+    `The request took longer than the proxy's limit of ${Math.round(deps.config.requestTimeout / 1000)} s.`,
+    504,
+    'total-timeout',
+  );
+}
+
+/** The whole transaction's deadline (MOAT_PROXY_REQUEST_TIMEOUT; 0 = none, for large downloads). */
+function limitTotalTime(ex: Exchange): void {
+  const limit = ex.deps.config.requestTimeout;
+  if (limit <= 0) return;
+  const timer = setTimeout(() => {
+    ex.timedOut = true;
+    ex.deps.metrics.upstreamErrors.inc({ kind: 'total-timeout' });
+    ex.tx.error = totalTimeout(ex.deps).message;
+    ex.abort.abort();
+    // before the response started, the relay answers 504; after, the cut itself is the signal
+    if (ex.res.headersSent) ex.res.destroy();
+  }, limit);
+  timer.unref();
+  ex.res.once('close', () => clearTimeout(timer));
 }
 
 function finish({ deps, span, tx, res }: Exchange): void {
@@ -290,10 +321,7 @@ async function relay(
 
   const headers = withVia(endToEndHeaders(req.headers), req.httpVersion, deps.config.visibleHostname);
   headers.host = req.headers.host ?? target.host;
-  const abort = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) abort.abort(); // the client left: stop the upstream transfer too
-  });
+  const { abort } = ex;
 
   let upstream: UpstreamResponse;
   const upstreamSpan = getTracer('moat-proxy').startSpan(`${req.method}`, {
@@ -319,6 +347,7 @@ async function relay(
   } catch (err) {
     upstreamSpan.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
     upstreamSpan.end();
+    if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
     if (abort.signal.aborted) {
       tx.error = 'client closed the connection';
       return;

@@ -144,7 +144,19 @@ export async function startProxyHarness(opts: {
       ...opts.env,
     },
   });
-  await waitFor('proxy listening', () => tcpOpen(proxyPort), { proc, timeoutMs: 20_000 });
+  const stopAll = async () => {
+    await proc.stop();
+    await bus.drain().catch(() => undefined);
+    redisClient.disconnect();
+    await redis.stop();
+    await nats.stop();
+  };
+  try {
+    await waitFor('proxy listening', () => tcpOpen(proxyPort), { proc, timeoutMs: 20_000 });
+  } catch (err) {
+    await stopAll(); // a failed start must not leave servers that keep the test runner alive
+    throw err;
+  }
 
   const appliedVersion = async () => {
     const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
@@ -173,13 +185,7 @@ export async function startProxyHarness(opts: {
       );
       return result.version;
     },
-    async stop() {
-      await proc.stop();
-      await bus.drain().catch(() => undefined);
-      redisClient.disconnect();
-      await redis.stop();
-      await nats.stop();
-    },
+    stop: stopAll,
   };
 }
 
