@@ -13,10 +13,15 @@ step "apply the demo policy"
 bin/moatctl apply -f examples/policies/demo.yaml -m "demo policy" --wait
 step "status"
 bin/moatctl status
+step "browse from the LAN through the proxy (moat-lan → 10.70.1.1:3128)"
+echo "allowed.test: HTTP $(bin/moat lab exec lan -- curl -s -o /dev/null -w '%{http_code}' -x http://10.70.1.1:3128 http://allowed.test/)"
+echo "casino.test (category gambling):"
+bin/moat lab exec lan -- curl -s -x http://10.70.1.1:3128 http://casino.test/ | sed 's/^/    /'
 cat <<MSG
 
 The lab is up. Try:
   bin/moatctl history            bin/moatctl get
-  bin/moat lab status            bin/moat lab exec lan -- curl -s http://192.0.2.10/
+  bin/moat lab status            bin/moat lab exec lan -- curl -s -x http://10.70.1.1:3128 http://allowed.test/
+  grep <trace-id> /run/moat-lab/otel/traces.jsonl     (the blocked request's trace)
 Stop it with: sudo bin/moat lab down
 MSG
