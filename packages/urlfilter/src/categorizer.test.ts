@@ -19,7 +19,7 @@ describe('categorizer', () => {
     tree.write(
       'adult',
       'urls',
-      'www.pages.example.org/private\nweb2.files.example.org\nhttps://other.example/Case?q=1\n',
+      'www.pages.example.org/private\nweb2.files.example.org\nhttps://other.example/Case?q=1\nbücher.urlonly/shop\n',
     );
     tree.write('gambling', 'domains', 'example.com\ncasino.example\n');
     // "games" has no urls file: UT1 categories often lack one
@@ -93,6 +93,12 @@ describe('categorizer', () => {
     assert.deepEqual(categories('www.files.example.org', ''), ['adult']);
   });
 
+  it('categorizer - URL entries for internationalised hosts match by punycode', () => {
+    assert.deepEqual(categories('www.Bücher.urlonly', '/shop/1'), ['adult']);
+    assert.deepEqual(categories('xn--bcher-kva.urlonly', '/shop'), ['adult']);
+    assert.deepEqual(categories('bücher.urlonly', '/other'), []);
+  });
+
   it('categorizer - URL paths compare case-sensitively, hosts do not', () => {
     assert.deepEqual(categories('OTHER.example', '/Case?q=1&more'), ['adult']);
     assert.deepEqual(categories('other.example', '/case?q=1'), []);
@@ -105,13 +111,13 @@ describe('categorizer', () => {
     assert.equal(stats.skippedLines, 1);
     // example.com is listed twice but stored once
     assert.equal(stats.domainEntries, 8);
-    assert.equal(stats.urlEntries, 4);
-    assert.equal(stats.entries, 12);
+    assert.equal(stats.urlEntries, 5);
+    assert.equal(stats.entries, 13);
     assert.ok(stats.bytes > 0);
     const files = stats.files.map((file) => [file.path.slice(tree.root.length), file.entries]);
     assert.deepEqual(files, [
       ['/adult/domains', 3],
-      ['/adult/urls', 3],
+      ['/adult/urls', 4],
       ['/gambling/domains', 2],
       ['/games/domains', 1],
     ]);
@@ -173,5 +179,35 @@ describe('categorizer', () => {
       buildCategorizer([{ name: 'locked', source: tree.root, categories: ['locked'] }]),
       (error: unknown) => error instanceof UrlListError && error.path === path && error.code === 'EACCES',
     );
+  });
+
+  it('categorizer - agrees with a plain suffix walk on random overlapping lists', async () => {
+    // few distinct labels, so entries nest in every order: parents listed before, after or never
+    const labels = ['a', 'b', 'cd', 'www', 'x-y', 'com', 'net'];
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const name = (depth: number) =>
+      Array.from({ length: depth }, () => labels[random(labels.length)]).join('.');
+    const names = ['red', 'green', 'blue'];
+    const lists = names.map(() => Array.from({ length: 300 }, () => name(1 + random(4))));
+    const wildcards = Array.from({ length: 20 }, () => name(1 + random(3)));
+    const built = await buildCategorizer([
+      ...names.map((listName, i) => ({ name: listName, domains: lists[i] })),
+      { name: 'wild', domains: wildcards.map((domain) => `*.${domain}`) },
+    ]);
+    const expected = (host: string): string[] => {
+      const parts = host.split('.');
+      const suffixes = parts.map((_, i) => parts.slice(i).join('.'));
+      const found = names.filter((_, i) => suffixes.some((suffix) => lists[i].includes(suffix)));
+      if (suffixes.slice(1).some((suffix) => wildcards.includes(suffix))) found.push('wild');
+      return found;
+    };
+    for (let i = 0; i < 3000; i++) {
+      const host = name(1 + random(6));
+      assert.deepEqual([...built.categorize(host, '/')], expected(host), host);
+    }
   });
 });

@@ -5,7 +5,13 @@
 import { finishHash, HASH_SEED, hashStep } from './hash.js';
 import { hostPrefixToStrip, isIpv4Literal, normaliseHost } from './host.js';
 import { emptyKeyTable, KeyTable } from './key-table.js';
-import type { BuiltTables, ListFileStats } from './table-builder.js';
+import {
+  type BuiltTables,
+  HAS_CHILDREN,
+  type ListFileStats,
+  NO_CATEGORIES,
+  SET_MASK,
+} from './table-builder.js';
 
 /** Size and provenance of a categorizer's tables. */
 export interface UrlCategorizerStats {
@@ -109,6 +115,7 @@ export class UrlCategorizer {
       urls.paths.byteLength +
       urls.pathOffsets.byteLength +
       urls.sets.byteLength;
+    // the domain table's keyless markers are unlisted parents, not entries
     const domainEntries = this.#domains.size + this.#wildcards.size;
     this.stats = Object.freeze({
       entries: domainEntries + urls.sets.length,
@@ -130,80 +137,90 @@ export class UrlCategorizer {
    */
   categorize(host: string, path = ''): readonly string[] {
     this.#foundCount = 0;
-    let start = 0;
-    let end = host.length;
     let text = host;
-    if (!this.#simpleBounds(host)) {
+    let end = host.length;
+    const colon = host.indexOf(':');
+    if (host.charCodeAt(0) === 91 || (colon !== -1 && host.indexOf(':', colon + 1) !== -1)) {
+      // IPv6, bracketed or not: canonicalise, then only an identical entry matches
       text = normaliseHost(host);
       end = text.length;
+      if (end > 0) this.#addDomain(text, 0, end, this.#hashOf(text, end));
     } else {
-      const colon = host.indexOf(':');
       if (colon !== -1) end = colon;
       while (end > 0 && host.charCodeAt(end - 1) === DOT) end--;
+      if (!this.#findDomains(text, end)) {
+        // an internationalised host: look up its punycode form
+        this.#foundCount = 0;
+        text = normaliseHost(host);
+        end = text.length;
+        this.#findDomains(text, end);
+      }
     }
-    if (!this.#findDomains(text, start, end)) {
-      // a non-ASCII (internationalised) host: convert to punycode and look again
-      this.#foundCount = 0;
-      text = normaliseHost(host);
-      start = 0;
-      end = text.length;
-      this.#findDomains(text, start, end);
-    }
-    if (end === start) return EMPTY;
-    if (this.#urlSets.length > 0) this.#findUrls(text, start, end, path);
+    if (end === 0) return EMPTY;
+    if (this.#urlSets.length > 0) this.#findUrls(host, text, end, path);
     return this.#names();
   }
 
-  /** True when host needs no more than trailing-dot and single-port trimming (no brackets, no IPv6). */
-  #simpleBounds(host: string): boolean {
-    if (host.charCodeAt(0) === 91) return false;
-    const colon = host.indexOf(':');
-    return colon === -1 || host.indexOf(':', colon + 1) === -1;
-  }
-
   /**
-   * Adds the sets of every domain entry that is text[start, end) or one of its parent domains.
-   * Returns false (having looked nothing up reliably) when the host is not ASCII.
+   * Adds the sets of every domain entry that is text[0, end) or one of its parent domains.
+   * Returns false, having looked up nothing reliable, when the host is not ASCII.
    */
-  #findDomains(text: string, start: number, end: number): boolean {
-    if (end === start) return true;
-    const colon = text.indexOf(':', start);
-    if (isIpv4Literal(text, start, end) || (colon !== -1 && colon < end)) {
+  #findDomains(text: string, end: number): boolean {
+    if (isIpv4Literal(text, 0, end)) {
       // IP literals have no parent domains: only an identical entry matches
-      for (let i = start; i < end; i++) if (text.charCodeAt(i) > 127) return false;
-      this.#addDomain(text, start, end, this.#hashOf(text, start, end));
+      this.#addDomain(text, 0, end, this.#hashOf(text, end));
       return true;
     }
     const wildcards = this.#wildcards.size > 0;
+    // one pass right to left: at each dot the state is the hash of the suffix after it, so the
+    // suffixes are looked up from the TLD down
     let state = HASH_SEED;
-    for (let i = end - 1; i >= start; i--) {
+    for (let i = end - 1; i >= 0; i--) {
       const code = text.charCodeAt(i);
-      if (code > 127) return false;
-      state = hashStep(state, lower(code));
-      // each label boundary ends a suffix: com, example.com, www.example.com
-      if (i === start || text.charCodeAt(i - 1) === DOT) {
+      if (code === DOT) {
         const hash = finishHash(state);
-        this.#addDomain(text, i, end, hash);
-        if (wildcards && i > start) this.#addWildcard(text, i, end, hash);
+        const value = this.#domains.find(text, i + 1, end, hash);
+        // every parent of an entry is in the table: nothing is listed below an absent suffix
+        if (value === -1) return true;
+        this.#addSet(value & SET_MASK);
+        if (wildcards) this.#addWildcard(text, i + 1, end, hash);
+        if ((value & HAS_CHILDREN) === 0) return true;
+      } else if (code > 127) {
+        return false;
       }
+      state = hashStep(state, lower(code));
     }
+    if (end > 0) this.#addDomain(text, 0, end, finishHash(state));
     return true;
   }
 
   #addDomain(text: string, start: number, end: number, hash: number): void {
-    const set = this.#domains.find(text, start, end, hash);
-    if (set !== -1) this.#found[this.#foundCount++] = set;
+    const value = this.#domains.find(text, start, end, hash);
+    if (value !== -1) this.#addSet(value & SET_MASK);
+  }
+
+  #addSet(set: number): void {
+    if (set !== NO_CATEGORIES) this.#found[this.#foundCount++] = set;
   }
 
   /** `*.parent` entries match when text[start, end) is a proper parent of the host. */
   #addWildcard(text: string, start: number, end: number, hash: number): void {
     const set = this.#wildcards.find(text, start, end, hash);
-    if (set !== -1) this.#found[this.#foundCount++] = set;
+    if (set !== -1) this.#addSet(set);
   }
 
-  #findUrls(text: string, start: number, end: number, path: string): void {
-    const hostStart = start + hostPrefixToStrip(text, start, end);
-    const host = this.#urlHosts.find(text, hostStart, end, this.#hashOf(text, hostStart, end));
+  /** Adds the sets of the URL entries for the host (www-stripped) whose path prefixes `path`. */
+  #findUrls(rawHost: string, text: string, end: number, path: string): void {
+    let hostStart = hostPrefixToStrip(text, 0, end);
+    let hash = this.#hashOf(text, end, hostStart);
+    if (hash === -1) {
+      // an internationalised host the domain walk did not need to convert
+      text = normaliseHost(rawHost);
+      hostStart = hostPrefixToStrip(text);
+      hash = this.#hashOf(text, text.length, hostStart);
+      end = text.length;
+    }
+    const host = this.#urlHosts.find(text, hostStart, end, hash);
     if (host === -1) return;
     const paths = this.#paths;
     const offsets = this.#pathOffsets;
@@ -217,9 +234,14 @@ export class UrlCategorizer {
     }
   }
 
-  #hashOf(text: string, start: number, end: number): number {
+  /** The hash of text[start, end), or -1 when it is not ASCII. */
+  #hashOf(text: string, end: number, start = 0): number {
     let state = HASH_SEED;
-    for (let i = end - 1; i >= start; i--) state = hashStep(state, lower(text.charCodeAt(i)));
+    for (let i = end - 1; i >= start; i--) {
+      const code = text.charCodeAt(i);
+      if (code > 127) return -1;
+      state = hashStep(state, lower(code));
+    }
     return finishHash(state);
   }
 

@@ -11,6 +11,11 @@ export class CategorySetInterner {
   readonly #ids = new Map<string, number>();
   readonly #unions = new Map<number, number>();
 
+  constructor() {
+    // set 0 is the empty set (NO_CATEGORIES in the domain table)
+    this.idOf([]);
+  }
+
   /** The id of the set holding exactly these category ids. */
   idOf(categoryIds: readonly number[]): number {
     const sorted = [...new Set(categoryIds)].sort((a, b) => a - b);

@@ -7,7 +7,7 @@
 export { buildCategorizer } from './build.js';
 export { UrlCategorizer, type UrlCategorizerStats } from './categorizer.js';
 export { UrlListError, UrlPatternError } from './errors.js';
-export { hostPrefixToStrip, normaliseHost } from './host.js';
+export { normaliseHost } from './host.js';
 export { UrlListManager, type UrlListManagerOptions } from './list-manager.js';
 export type { CategorySource } from './sources.js';
 export type { ListFileStats } from './table-builder.js';

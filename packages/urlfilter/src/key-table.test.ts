@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { hashBytes } from './hash.js';
 import { KeyTable, KeyTableBuilder } from './key-table.js';
 
 /** Builds a table whose value for each key is the index of its first occurrence. */
@@ -51,5 +52,38 @@ describe('key table', () => {
     const { table } = build([]);
     assert.equal(table.size, 0);
     assert.equal(table.findText('example.com'), -1);
+  });
+
+  it('key table - keyless markers share one value and never shadow a key with the same hash', () => {
+    // find two keys whose 32-bit hashes collide (a birthday search over a few hundred thousand)
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; pair === undefined; i++) {
+      const key = `k${i.toString(36)}.example`;
+      const bytes = Buffer.from(key);
+      const hash = hashBytes(bytes, 0, bytes.length);
+      const other = seen.get(hash);
+      if (other === undefined) seen.set(hash, key);
+      else pair = [other, key];
+    }
+    const MARKER = 0x10000;
+    for (const [marker, keyed] of [pair, [pair[1], pair[0]]]) {
+      for (const order of [
+        [marker, keyed],
+        [keyed, marker],
+      ]) {
+        const builder = new KeyTableBuilder('test keys');
+        for (const key of order) {
+          const bytes = Buffer.from(key);
+          builder.setValue(builder.insert(bytes, 0, bytes.length), key === marker ? MARKER : 7);
+        }
+        const table = new KeyTable(builder.finish(MARKER));
+        assert.equal(table.size, 1);
+        assert.equal(table.markers, 1);
+        assert.equal(table.findText(keyed), 7, `${keyed} keeps its value next to marker ${marker}`);
+        assert.equal(table.findText(marker), MARKER);
+        assert.equal(table.findText('unrelated.example'), -1);
+      }
+    }
   });
 });

@@ -40,7 +40,7 @@ export function listDirectories(sources: readonly CategorySource[]): ListDirecto
     if (source.categories !== undefined && source.source === undefined) {
       throw new UrlListError(
         `URL category "${source.name}": "categories" names directories under "source", but no source is set. ` +
-          'Set source to the list directory (e.g. /var/lib/moat/lists/ut1) or drop categories.',
+          'Set source to the list directory (e.g. /var/lib/moat/urllists/ut1) or drop categories.',
         source.name,
       );
     }

@@ -3,7 +3,8 @@
  * deduplicates entries, and packs them into typed arrays that can be transferred from the build
  * worker without copying. Synchronous and CPU-bound: run it in a worker (see build-worker.ts).
  */
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync, type Stats, statSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { CategorySetInterner } from './category-sets.js';
 import { UrlListError } from './errors.js';
@@ -41,7 +42,7 @@ export interface BuiltTables {
   categories: string[];
   /** Category set id → category ids. */
   categorySets: number[][];
-  /** Domain → category set id. */
+  /** Domain → category set id and HAS_CHILDREN (see SET_MASK); unlisted parents are keyless markers. */
   domains: KeyTableData;
   /** `*.example.com` entries (subdomains only), keyed without the `*.` → category set id. */
   wildcards: KeyTableData;
@@ -49,6 +50,33 @@ export interface BuiltTables {
   skippedLines: number;
   files: ListFileStats[];
 }
+
+/**
+ * Domain table values: the category set id in the low 16 bits, and HAS_CHILDREN when some entry
+ * lies below the domain. Every parent of an entry is in the table (with no categories when it is
+ * not listed itself), so a lookup walking up from the TLD stops at the first suffix that is
+ * absent or has no children: most lookups read one or two slots instead of one per label.
+ */
+export const SET_MASK = 0xffff;
+export const HAS_CHILDREN = 0x10000;
+/** The category set id of parents that are not listed themselves: the empty set, interned first. */
+export const NO_CATEGORIES = 0;
+
+/** A list file to read, and the category set its entries get. */
+interface ListFile {
+  kind: ListKind;
+  path: string;
+  size: number;
+  category: string;
+  setId: number;
+}
+
+/**
+ * Average bytes per line, to size tables before reading; a wrong guess only costs a rehash or
+ * some memory. Domain lines count a little short to leave room for unlisted parents.
+ */
+const DOMAIN_LINE_BYTES = 12;
+const URL_LINE_BYTES = 40;
 
 /** The longest line kept; longer `urls` lines are skipped as junk. */
 const MAX_ENTRY = 8192;
@@ -100,7 +128,32 @@ class TablesBuilder {
     if (length === JUNK) return false;
     const table = wildcard ? this.wildcards : this.domains;
     this.#merge(table, table.insert(this.#scratch, 0, length), setId);
+    if (!isIpv4Bytes(this.#scratch, length)) this.#markParents(length, wildcard);
     return true;
+  }
+
+  /**
+   * Puts the parents of the domain in scratch[0, length) into the domain table with HAS_CHILDREN,
+   * and the domain itself for a wildcard (whose matches lie below it).
+   */
+  #markParents(length: number, wildcard: boolean): void {
+    const scratch = this.#scratch;
+    const domains = this.domains;
+    for (
+      let from = wildcard ? 0 : nextLabel(scratch, 0, length);
+      from !== -1;
+      from = nextLabel(scratch, from, length)
+    ) {
+      const record = domains.insert(scratch, from, length - from);
+      if (domains.added) {
+        domains.setValue(record, NO_CATEGORIES | HAS_CHILDREN);
+        continue;
+      }
+      const value = domains.valueAt(record);
+      // a parent already marked has its own parents marked too
+      if ((value & HAS_CHILDREN) !== 0) return;
+      domains.setValue(record, value | HAS_CHILDREN);
+    }
   }
 
   #addUrl(line: Uint8Array, [start, end]: [number, number], setId: number): boolean {
@@ -114,7 +167,20 @@ class TablesBuilder {
   }
 
   #merge(table: KeyTableBuilder, record: number, setId: number): void {
-    table.setValue(record, table.added ? setId : this.sets.union(table.valueAt(record), setId));
+    if (table.added) {
+      table.setValue(record, setId);
+      return;
+    }
+    const value = table.valueAt(record);
+    table.setValue(record, this.sets.union(value & SET_MASK, setId) | (value & HAS_CHILDREN));
+  }
+
+  /** Sizes the tables for the files up front, so they do not grow and rehash repeatedly. */
+  reserve(files: readonly ListFile[]): void {
+    const bytes = (kind: ListKind) =>
+      files.reduce((sum, file) => sum + (file.kind === kind ? file.size : 0), 0);
+    this.domains.reserve(Math.ceil(bytes('domains') / DOMAIN_LINE_BYTES), bytes('domains'));
+    this.urls.reserve(Math.ceil(bytes('urls') / URL_LINE_BYTES), bytes('urls'));
   }
 
   readFile(kind: ListKind, path: string, category: string, setId: number): void {
@@ -189,13 +255,13 @@ export function buildTables(sources: readonly CategorySource[]): BuiltTables {
     for (const domain of source.domains ?? []) builder.addText('domains', domain, setId);
     for (const url of source.urls ?? []) builder.addText('urls', url, setId);
   }
-  for (const { kind, path, category, setId } of listFiles(sources, builder)) {
-    builder.readFile(kind, path, category, setId);
-  }
+  const files = listFiles(sources, builder);
+  builder.reserve(files);
+  for (const { kind, path, category, setId } of files) builder.readFile(kind, path, category, setId);
   return {
     categories: builder.categories,
     categorySets: builder.sets.sets,
-    domains: builder.domains.finish(),
+    domains: builder.domains.finish(NO_CATEGORIES | HAS_CHILDREN),
     wildcards: builder.wildcards.finish(),
     urls: builder.finishUrls(),
     skippedLines: builder.skippedLines,
@@ -208,20 +274,21 @@ export function buildTables(sources: readonly CategorySource[]): BuiltTables {
  * entries get the set of all of them. Missing directories are errors; a directory may lack either
  * file (UT1 categories often have no `urls`) but not both.
  */
-function listFiles(
-  sources: readonly CategorySource[],
-  builder: TablesBuilder,
-): { kind: ListKind; path: string; category: string; setId: number }[] {
+function listFiles(sources: readonly CategorySource[], builder: TablesBuilder): ListFile[] {
   const byDirectory = new Map<string, { category: string; ids: number[] }>();
   for (const { category, directory } of listDirectories(sources)) {
     const known = byDirectory.get(directory);
     if (known === undefined) byDirectory.set(directory, { category, ids: [builder.categoryId(category)] });
     else known.ids.push(builder.categoryId(category));
   }
-  const files: { kind: ListKind; path: string; category: string; setId: number }[] = [];
+  const files: ListFile[] = [];
   for (const [directory, { category, ids }] of byDirectory) {
     checkDirectory(directory, category);
-    const present = LIST_KINDS.filter((kind) => isListFile(join(directory, kind), category));
+    const present = LIST_KINDS.flatMap((kind) => {
+      const path = join(directory, kind);
+      const size = listFileSize(path, category);
+      return size === undefined ? [] : [{ kind, path, size }];
+    });
     if (present.length === 0) {
       throw new UrlListError(
         `URL category "${category}": ${directory} has neither a "domains" nor a "urls" file. ` +
@@ -232,9 +299,26 @@ function listFiles(
       );
     }
     const setId = builder.sets.idOf(ids);
-    for (const kind of present) files.push({ kind, path: join(directory, kind), category, setId });
+    for (const file of present) files.push({ ...file, category, setId });
   }
   return files;
+}
+
+/** Where the label after the one starting at `from` starts in bytes[0, length), or -1. */
+function nextLabel(bytes: Uint8Array, from: number, length: number): number {
+  const dot = bytes.indexOf(46, from);
+  return dot === -1 || dot >= length ? -1 : dot + 1;
+}
+
+/**
+ * True for an IPv4 literal in bytes[0, length), which has no parent domains to mark. (IPv6
+ * literals have no dots, so they have no parents either.)
+ */
+function isIpv4Bytes(bytes: Uint8Array, length: number): boolean {
+  const last = bytes[length - 1];
+  // host names end in a letter, so most entries stop here
+  if (last < 48 || last > 57) return false;
+  return isIPv4(Buffer.from(bytes.buffer, bytes.byteOffset, length).toString('latin1'));
 }
 
 function checkDirectory(directory: string, category: string): void {
@@ -262,22 +346,22 @@ function checkDirectory(directory: string, category: string): void {
   );
 }
 
-/** False when there is no such file; throws when there is one that cannot be read as a list. */
-function isListFile(path: string, category: string): boolean {
+/** The file's size; undefined when there is no such file; throws when it cannot be read as a list. */
+function listFileSize(path: string, category: string): number | undefined {
   try {
     lstatSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw unreadable(path, category, error);
   }
-  let isFile: boolean;
+  let info: Stats;
   try {
-    isFile = statSync(path).isFile();
+    info = statSync(path);
   } catch (error) {
     // present but unusable, e.g. a dangling symlink
     throw unreadable(path, category, error);
   }
-  if (!isFile) {
+  if (!info.isFile()) {
     throw new UrlListError(
       `URL category "${category}": ${path} is not a regular file. A list directory holds "domains" and "urls" files.`,
       category,
@@ -285,7 +369,7 @@ function isListFile(path: string, category: string): boolean {
       'EISDIR',
     );
   }
-  return true;
+  return info.size;
 }
 
 function unreadable(path: string, category: string, error: unknown): UrlListError {
