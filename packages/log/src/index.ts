@@ -5,6 +5,7 @@ export {
   eventEngines,
   type MoatEvent,
   makeEvent,
+  makeEventUnchecked,
   moatEventSchema,
 } from './events.js';
 export { createLogger, type Logger, type LoggerOptions } from './logger.js';

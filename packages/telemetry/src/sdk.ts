@@ -1,6 +1,5 @@
 import { DiagConsoleLogger, DiagLogLevel, diag } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -19,9 +18,6 @@ export interface Telemetry {
   readonly exporting: boolean;
   shutdown(): Promise<void>;
 }
-
-/** Health and metrics endpoints are polled constantly; tracing them only buries real requests. */
-const untracedPaths = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * Starts the OpenTelemetry Node SDK. Configured only through OTEL_* variables: spans are
@@ -55,11 +51,11 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     spanProcessors,
     metricReaders: [],
     logRecordProcessors: [],
-    instrumentations: [
-      new HttpInstrumentation({
-        ignoreIncomingRequestHook: (req) => untracedPaths.has((req.url ?? '').split('?')[0] ?? ''),
-      }),
-    ],
+    // No automatic instrumentation: services create the spans that mean something (one trace per
+    // proxied request, per scan, per call). The http instrumentation in particular would add a second
+    // server span to every proxied request, trust clients' traceparent headers, and cost the proxy
+    // a large share of its CPU per request.
+    instrumentations: [],
   });
   sdk.start();
   return {

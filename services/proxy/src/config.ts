@@ -14,6 +14,11 @@ export const proxyConfigSchema = baseConfigSchema.extend({
   transparentHttpPort: port().default(3129),
   /** Port nftables redirects intercepted TLS (tcp/443) to; 0 turns it off. */
   transparentTlsPort: port().default(3130),
+  /**
+   * Let several proxy processes listen on the same ports (SO_REUSEPORT): the kernel spreads client
+   * connections across them. One process uses one core; run one per core this way.
+   */
+  reusePort: bool().default(false),
   /** Name in the Via header and on block pages. */
   visibleHostname: z.string().default('moat'),
   /** Zone for clients whose address routes through no zone interface (e.g. a pod network). */

@@ -17,7 +17,13 @@ const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const DRAIN_MS = 10_000;
 
-function listen(server: Server, port: number, host: string, what: string): Promise<number> {
+function listen(
+  server: Server,
+  port: number,
+  host: string,
+  what: string,
+  reusePort: boolean,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
@@ -28,7 +34,7 @@ function listen(server: Server, port: number, host: string, what: string): Promi
         ),
       ),
     );
-    server.listen(port, host, () => {
+    server.listen({ port, host, reusePort }, () => {
       const address = server.address();
       resolve(typeof address === 'object' && address ? address.port : port);
     });
@@ -98,13 +104,20 @@ async function main() {
   const servers = createProxyServers(deps);
   const bound: Record<string, number> = {};
   const listeners: Server[] = [servers.explicit];
-  bound.explicit = await listen(servers.explicit, config.port, config.listenHost, 'explicit proxy');
+  bound.explicit = await listen(
+    servers.explicit,
+    config.port,
+    config.listenHost,
+    'explicit proxy',
+    config.reusePort,
+  );
   if (config.transparentHttpPort) {
     bound.transparentHttp = await listen(
       servers.transparentHttp,
       config.transparentHttpPort,
       config.listenHost,
       'intercepted HTTP',
+      config.reusePort,
     );
     listeners.push(servers.transparentHttp);
   }
@@ -114,6 +127,7 @@ async function main() {
       config.transparentTlsPort,
       config.listenHost,
       'intercepted TLS',
+      config.reusePort,
     );
     listeners.push(servers.transparentTls);
   }

@@ -4,12 +4,14 @@
  * both ends in zones, match the security rules, and run URL filtering.
  */
 import type { Logger } from '@moat/log';
-import { attr, withSpan } from '@moat/telemetry';
+import { attr } from '@moat/telemetry';
 import type { UrlCategorizer } from '@moat/urlfilter';
+import { ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
 import type { ProxyConfig } from './config.js';
 import type { Target } from './http/target.js';
 import type { ProxyMetrics } from './observe/metrics.js';
 import type { Recorder } from './observe/recorder.js';
+import { tracer } from './observe/tracer.js';
 import type { Inspection, ProxyPolicy } from './policy/compile.js';
 import { type Flow, filterUrl, matchRule, ruleVerdict, type Verdict } from './policy/decide.js';
 import type { RouteTable } from './policy/routes.js';
@@ -52,47 +54,56 @@ export class HostForgeryError extends Error {
  * go where the client was going, and only if the Host header names that address (host-header
  * forgery would otherwise let a client reach one site while being filtered as another).
  */
-export async function resolveFlow(
+export function resolveFlow(
   deps: ProxyDeps,
   target: Target,
   client: { ip: string; port: number },
   original?: OriginalDestination,
-): Promise<Resolution> {
+): Resolution | Promise<Resolution> {
+  const known = deps.dns.cached(target.host);
+  if (known !== undefined) return flowFrom(deps, target, client, original, known);
+  return deps.dns.addresses(target.host).then(
+    (addresses) => flowFrom(deps, target, client, original, addresses),
+    (err: unknown) => {
+      if (!(err instanceof DnsError)) throw err;
+      return flowFrom(deps, target, client, original, err);
+    },
+  );
+}
+
+function flowFrom(
+  deps: ProxyDeps,
+  target: Target,
+  client: { ip: string; port: number },
+  original: OriginalDestination | undefined,
+  answer: string[] | DnsError,
+): Resolution {
   const zoneOf = (ip: string, fallback: string | undefined) => {
     const iface = deps.routes.interfaceFor(ip);
     const policy = deps.policy();
     return (iface && policy?.zoneOfInterface.get(iface)) ?? fallback;
   };
-  const base = {
-    clientIp: client.ip,
-    host: target.host,
-    port: target.port,
-  };
-  const clientZone = zoneOf(client.ip, deps.config.defaultClientZone);
-  let addresses: string[] = [];
-  let dnsError: DnsError | undefined;
-  try {
-    addresses = await deps.dns.addresses(target.host);
-  } catch (err) {
-    if (!(err instanceof DnsError)) throw err;
-    dnsError = err;
-  }
+  const dnsError = answer instanceof DnsError ? answer : undefined;
+  const addresses = answer instanceof DnsError ? [] : answer;
   if (original) {
-    if (!dnsError && !addresses.includes(original.address)) {
-      throw new HostForgeryError(
-        `The Host header names ${target.host}, which does not resolve to ${original.address}, the address the client connected to.`,
-      );
-    }
     if (dnsError) {
       throw new HostForgeryError(
         `The Host header names ${target.host}, which cannot be resolved to confirm it is ${original.address}.`,
       );
     }
+    if (!addresses.includes(original.address)) {
+      throw new HostForgeryError(
+        `The Host header names ${target.host}, which does not resolve to ${original.address}, the address the client connected to.`,
+      );
+    }
   }
+  const clientZone = zoneOf(client.ip, deps.config.defaultClientZone);
   const serverIp = original?.address ?? addresses[0] ?? '';
   const serverZone = zoneOf(serverIp || UNRESOLVED_PLACEHOLDER, deps.config.defaultUpstreamZone);
   const flow: Flow = {
-    ...base,
+    clientIp: client.ip,
+    host: target.host,
+    port: target.port,
     serverIp,
     ...(clientZone ? { clientZone } : {}),
     ...(serverZone ? { serverZone } : {}),
@@ -115,14 +126,19 @@ const NO_POLICY: Verdict = {
     'The proxy has no policy yet, so it lets nothing through. Apply one with `moatctl apply -f policy.yaml`.',
 };
 
-/** Security rules, then (for a permitted flow) the rule's URL filtering; recorded as a span. */
+/**
+ * Security rules, then (for a permitted flow) the rule's URL filtering; recorded as a child span of
+ * the request. The parent is passed explicitly: no async context is needed on this hot path.
+ */
 export function decide(
   deps: ProxyDeps,
   flow: Flow,
   target: Target,
   protocol: 'http' | 'https',
-): Promise<Decision> {
-  return withSpan('policy.decide', {}, (span) => {
+  parent: Span,
+): Decision {
+  const span = tracer.startSpan('policy.decide', {}, trace.setSpan(ROOT_CONTEXT, parent));
+  try {
     const policy = deps.policy();
     if (!policy) return { verdict: NO_POLICY };
     span.setAttribute(attr.policyVersion, policy.version);
@@ -147,7 +163,9 @@ export function decide(
       policyVersion: policy.version,
       ...(inspection && !denied ? { inspection } : {}),
     };
-  });
+  } finally {
+    span.end();
+  }
 }
 
 /** Writes a verdict onto a span with the attribute names of the contract. */

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { moatEventSchema } from '@moat/log';
 import { type Origin, type ProxyHarness, startOrigin, startProxyHarness } from './testing/harness.js';
 
 /** The test policy: one permit rule for the origin's port through a UTM policy, everything else denied. */
@@ -337,6 +338,7 @@ describe('proxy', () => {
       h.events.some((e) => e.action === 'allowed' && String(e.url).startsWith(base)),
       'allowed requests are events too',
     );
+    for (const e of h.events) moatEventSchema.parse(e); // built unchecked on the hot path: the contract still holds
   });
 
   test('hot policy - a new version applies to new requests within 1 s; a transfer in flight finishes', async () => {

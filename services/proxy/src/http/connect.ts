@@ -4,8 +4,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { attr, getTracer } from '@moat/telemetry';
+import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { tracer } from '../observe/tracer.js';
 import type { Transaction } from '../observe/transaction.js';
 import { annotate, decide, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
@@ -16,7 +17,7 @@ import { BadTargetError, formatAuthority, parseConnectTarget } from './target.js
 import { connectUpstream, splice } from './tunnel.js';
 
 export function handleConnect(deps: ProxyDeps, req: IncomingMessage, client: Socket, head: Buffer): void {
-  const span = getTracer('moat-proxy').startSpan(
+  const span = tracer.startSpan(
     'CONNECT',
     { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'CONNECT', [attr.proxyMode]: 'connect' } },
     ROOT_CONTEXT,
@@ -96,7 +97,7 @@ async function tunnel(
     ...(flow.serverIp ? { ip: flow.serverIp } : {}),
     ...(flow.serverZone ? { zone: flow.serverZone } : {}),
   };
-  const decision = await decide(deps, flow, target, 'https');
+  const decision = decide(deps, flow, target, 'https', span);
   tx.verdict = decision.verdict;
   if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
   if (decision.verdict.action === 'block') return refuse(deps, client, req, tx, decision.verdict);

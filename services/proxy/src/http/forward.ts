@@ -5,10 +5,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { attr, getTracer } from '@moat/telemetry';
-import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { attr } from '@moat/telemetry';
+import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { fileTypeFromBuffer } from 'file-type';
+import { tracer } from '../observe/tracer.js';
 import type { ProxyMode, Transaction } from '../observe/transaction.js';
 import {
   annotate,
@@ -17,6 +17,7 @@ import {
   HostForgeryError,
   type OriginalDestination,
   type ProxyDeps,
+  type Resolution,
   resolveFlow,
 } from '../pipeline.js';
 import type { ContentFilter } from '../policy/compile.js';
@@ -69,7 +70,7 @@ export function handleForward(
 ): void {
   const startedAt = performance.now();
   const method = req.method ?? 'GET';
-  const span = getTracer('moat-proxy').startSpan(
+  const span = tracer.startSpan(
     method,
     {
       kind: SpanKind.SERVER,
@@ -99,11 +100,10 @@ export function handleForward(
     if (!res.writableFinished) exchange.abort.abort(); // the client left: stop the upstream transfer too
   });
   limitTotalTime(exchange);
-  context
-    .with(trace.setSpan(ROOT_CONTEXT, span), () => forward(exchange, mode, original))
+  forward(exchange, mode, original)
     .catch((err: unknown) => {
       // a bug, not a policy outcome: answer if we still can, and keep the process alive
-      deps.log.error({ err, url: tx.url }, 'request handling failed');
+      deps.log.error({ err, url: tx.url, trace_id: tx.traceId }, 'request handling failed');
       tx.error = (err as Error).message;
       if (!res.headersSent)
         sendPage(exchange, proxyVerdict(500, 'WEBFILTER_ERROR', 'The proxy failed to handle this request.'));
@@ -194,9 +194,10 @@ async function forward(
     );
   }
 
-  let resolution: Awaited<ReturnType<typeof resolveFlow>>;
+  let resolution: Resolution;
   try {
-    resolution = await resolveFlow(deps, target, tx.client, original);
+    const pending = resolveFlow(deps, target, tx.client, original);
+    resolution = pending instanceof Promise ? await pending : pending;
   } catch (err) {
     if (!(err instanceof HostForgeryError)) throw err;
     deps.metrics.badRequests.inc({ reason: 'host-forgery' });
@@ -210,7 +211,7 @@ async function forward(
     ...(flow.serverZone ? { zone: flow.serverZone } : {}),
   };
 
-  const decision = await decide(deps, flow, target, 'http');
+  const decision = decide(deps, flow, target, 'http', span);
   tx.verdict = decision.verdict;
   if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
   if (decision.verdict.action === 'block') return sendPage(ex, decision.verdict, target);
@@ -268,11 +269,7 @@ async function readRequestBody(
   req: IncomingMessage,
   limit: number | undefined,
   counted: (n: number) => void,
-): Promise<Buffer | Readable | undefined> {
-  const hasBody =
-    req.headers['transfer-encoding'] !== undefined ||
-    (parseContentLength(req.headers['content-length']) ?? 0) > 0;
-  if (!hasBody) return undefined;
+): Promise<Buffer | Readable> {
   const iterator = req[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -305,10 +302,15 @@ async function relay(
 ): Promise<void> {
   const { deps, req, res, tx } = ex;
   let body: Buffer | Readable | undefined;
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined ||
+    (parseContentLength(req.headers['content-length']) ?? 0) > 0;
   try {
-    body = await readRequestBody(req, contentFilter?.maxRequestBodySize, (n) => {
-      tx.bytesIn += n;
-    });
+    if (hasBody) {
+      body = await readRequestBody(req, contentFilter?.maxRequestBodySize, (n) => {
+        tx.bytesIn += n;
+      });
+    }
   } catch (err) {
     if (err instanceof BodyTooLargeError && contentFilter)
       return sendPage(ex, bodyTooLarge(contentFilter, decision), target);
@@ -324,15 +326,19 @@ async function relay(
   const { abort } = ex;
 
   let upstream: UpstreamResponse;
-  const upstreamSpan = getTracer('moat-proxy').startSpan(`${req.method}`, {
-    kind: SpanKind.CLIENT,
-    attributes: {
-      'http.request.method': req.method ?? 'GET',
-      'server.address': serverIp,
-      'server.port': target.port,
-      'url.full': tx.url,
+  const upstreamSpan = tracer.startSpan(
+    `${req.method}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'http.request.method': req.method ?? 'GET',
+        'server.address': serverIp,
+        'server.port': target.port,
+        'url.full': tx.url,
+      },
     },
-  });
+    trace.setSpan(ROOT_CONTEXT, ex.span),
+  );
   try {
     upstream = await deps.upstream.request({
       ip: serverIp,
@@ -380,29 +386,37 @@ async function relay(
   }
 }
 
-/** Reads up to `n` bytes from the start of a body for sniffing, keeping them for delivery. */
-async function peek(body: Readable, n: number): Promise<{ head: Buffer; rest: Readable }> {
-  const iterator = body[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let done = false;
-  while (size < n) {
-    const next = await iterator.next();
-    if (next.done) {
-      done = true;
-      break;
-    }
-    chunks.push(next.value as Buffer);
-    size += (next.value as Buffer).length;
-  }
-  const head = Buffer.concat(chunks);
-  async function* rest() {
-    if (head.length) yield head;
-    if (done) return;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next())
-      yield next.value as Buffer;
-  }
-  return { head, rest: Readable.from(rest(), { objectMode: false }) };
+/**
+ * The first chunk of a body, for sniffing, put back so that delivery still starts with it. One
+ * chunk (usually 16-64 KiB, or the whole of a small response) holds the magic bytes of every format
+ * file-type knows; waiting for more would stall slow streams.
+ */
+function firstChunk(body: Readable): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      body.off('readable', onReadable);
+      body.off('end', onEnd);
+      body.off('error', onError);
+    };
+    const onReadable = () => {
+      const chunk = body.read() as Buffer | null;
+      if (chunk === null) return;
+      cleanup();
+      body.unshift(chunk);
+      resolve(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(undefined);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    body.on('readable', onReadable);
+    body.once('end', onEnd);
+    body.once('error', onError);
+  });
 }
 
 async function respond(
@@ -416,7 +430,7 @@ async function respond(
   const declaredType = mediaType(headerValue(upstream.headers['content-type']));
   if (declaredType) tx.contentType = declaredType;
   const contentLength = parseContentLength(headerValue(upstream.headers['content-length']));
-  let body: Readable = upstream.body;
+  const body: Readable = upstream.body;
 
   if (contentFilter) {
     const fileName = dispositionFileName(headerValue(upstream.headers['content-disposition']));
@@ -431,9 +445,9 @@ async function respond(
       contentFilter.blockMimeTypes.length + contentFilter.blockExtensions.size > 0 &&
       req.method !== 'HEAD'
     ) {
-      let peeked: Awaited<ReturnType<typeof peek>>;
+      let head: Buffer | undefined;
       try {
-        peeked = await peek(body, SNIFF_BYTES);
+        head = await firstChunk(body);
       } catch (err) {
         const failure = describeUpstreamError(
           err,
@@ -446,9 +460,7 @@ async function respond(
         deps.metrics.upstreamErrors.inc({ kind: failure.kind });
         return sendUpstreamError(ex, failure, target);
       }
-      const { head, rest } = peeked;
-      body = rest;
-      const sniffed = head.length ? await fileTypeFromBuffer(head) : undefined;
+      const sniffed = head?.length ? await fileTypeFromBuffer(head.subarray(0, SNIFF_BYTES)) : undefined;
       if (sniffed)
         blocked = filterResponse(contentFilter, {
           ...facts,
@@ -472,37 +484,53 @@ async function respond(
   tx.status = upstream.statusCode;
   res.writeHead(upstream.statusCode, headers);
 
-  const limit = contentFilter?.maxResponseBodySize;
-  let delivered = 0;
-  const counter = async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      delivered += chunk.length;
-      tx.bytesOut = delivered;
-      if (limit !== undefined && delivered > limit) {
+  await deliver(ex, body, contentFilter?.maxResponseBodySize, decision);
+}
+
+/**
+ * Streams the upstream body to the client with back-pressure (pipe), counting bytes and cutting the
+ * transfer when it grows past the profile's limit. No stream.pipeline here: it allocates an
+ * AbortController (and a DOMException on completion) per response, a measurable cost per request.
+ */
+function deliver(ex: Exchange, body: Readable, limit: number | undefined, decision: Decision): Promise<void> {
+  const { res, tx } = ex;
+  return new Promise((resolve) => {
+    let done = false;
+    const end = (error?: string) => {
+      if (done) return;
+      done = true;
+      if (error) {
+        tx.error ??= error;
+        body.unpipe(res);
+        body.destroy();
+        res.destroy();
+      }
+      resolve();
+    };
+    body.on('data', (chunk: Buffer) => {
+      tx.bytesOut += chunk.length;
+      if (limit !== undefined && tx.bytesOut > limit) {
         // headers are out: the only honest signal left is an incomplete response
         tx.verdict = withContext(
           {
             action: 'block',
             engine: 'content-filter',
             tag: 'CONTENT_FILTERING_BLOCKED',
-            status: upstream.statusCode,
-            profile: contentFilter?.profile ?? '',
+            status: tx.status,
+            profile: decision.inspection?.contentFilter?.profile ?? '',
             reason: `The response exceeded the limit of ${limit} bytes and was cut off.`,
           },
           decision,
         );
         annotate(ex.span, tx.verdict);
-        throw new Error('response body over the configured limit');
+        end('response body over the configured limit');
       }
-      yield chunk;
-    }
-  };
-  try {
-    await pipeline(body, counter, res);
-  } catch (err) {
-    tx.error ??= `response: ${(err as Error).message}`;
-    res.destroy();
-  }
+    });
+    body.once('error', (err) => end(`response: ${err.message}`));
+    res.once('finish', () => end());
+    res.once('close', () => end(res.writableFinished ? undefined : 'client closed the connection'));
+    body.pipe(res);
+  });
 }
 
 function sendPage(ex: Exchange, verdict: Verdict, target?: Target): void {

@@ -7,6 +7,8 @@ export interface Transaction {
   mode: ProxyMode;
   /** performance.now() when the request arrived. */
   startedAt: number;
+  /** Set when the transaction is recorded. */
+  durationMs?: number;
   method: string;
   /** URL without its query string (as Squid's strip_query_terms). */
   url: string;

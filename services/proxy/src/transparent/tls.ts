@@ -5,10 +5,11 @@
  */
 import type { Socket } from 'node:net';
 import { ClientHelloError, originalDestination, readClientHello } from '@moat/intercept';
-import { attr, getTracer } from '@moat/telemetry';
+import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { formatAuthority, normaliseHost, type Target } from '../http/target.js';
 import { connectUpstream, splice } from '../http/tunnel.js';
+import { tracer } from '../observe/tracer.js';
 import type { Transaction } from '../observe/transaction.js';
 import { annotate, decide, HostForgeryError, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
@@ -25,7 +26,7 @@ const refusal = (reason: string, tag = 'WEBFILTER_BAD_REQUEST', status = 400): V
 });
 
 export function handleInterceptedTls(deps: ProxyDeps, client: Socket): void {
-  const span = getTracer('moat-proxy').startSpan(
+  const span = tracer.startSpan(
     'TLS intercept',
     { kind: SpanKind.SERVER, attributes: { [attr.proxyMode]: 'tls-intercept' } },
     ROOT_CONTEXT,
@@ -120,7 +121,7 @@ async function intercept(deps: ProxyDeps, client: Socket, tx: Transaction, span:
   }
   tx.client.zone = flow.clientZone;
   if (flow.serverZone) tx.server.zone = flow.serverZone;
-  const decision = await decide(deps, flow, target, 'https');
+  const decision = decide(deps, flow, target, 'https', span);
   tx.verdict = decision.verdict;
   if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
   if (decision.verdict.action === 'block') return close(client, tx, span, decision.verdict);

@@ -49,16 +49,23 @@ export class DnsCache {
     private readonly maxEntries = 50_000,
   ) {}
 
+  /**
+   * The answer without waiting, when there is one: IP literals and fresh cache entries (a cached
+   * failure comes back as its DnsError). Most requests take this path and never await.
+   */
+  cached(host: string): string[] | DnsError | undefined {
+    if (isIP(host)) return [host];
+    const entry = this.entries.get(host);
+    if (!entry || entry.expires <= Date.now()) return undefined;
+    this.stats.hits++;
+    return entry.error ?? entry.addresses ?? [];
+  }
+
   /** Addresses of `host` (an IP literal resolves to itself). Throws DnsError. */
   async addresses(host: string): Promise<string[]> {
-    if (isIP(host)) return [host];
-    const now = Date.now();
-    const entry = this.entries.get(host);
-    if (entry && entry.expires > now) {
-      this.stats.hits++;
-      if (entry.error) throw entry.error;
-      return entry.addresses ?? [];
-    }
+    const known = this.cached(host);
+    if (known instanceof DnsError) throw known;
+    if (known) return known;
     this.stats.misses++;
     const pending = this.inflight.get(host);
     if (pending) return pending;
