@@ -11,6 +11,7 @@ import { MOAT_WITH_FAKE_BIN, runMoat } from '../testing/cli-process.js';
 import { ETC_NETNS, labHostsFile } from './hosts.js';
 import { interceptWebTraffic, LAB_INTERCEPT_TABLE, removeInterception } from './interception.js';
 import type { LabStatus } from './lab.js';
+import { otelCollectorBinary } from './processes.js';
 import { LAB_CA_CERT, LAB_STATE_DIR } from './state.js';
 import { LAB_ADDRESSES, LAB_HOSTNAMES, LAB_NAMESPACES } from './topology.js';
 
@@ -43,6 +44,8 @@ function skipReason(): string | undefined {
 }
 
 const reason = skipReason();
+/** The lab runs its trace receiver when the collector is built (scripts/setup.sh does). */
+const tracing = existsSync(otelCollectorBinary());
 if (reason) console.error(`\n!!!!!!!! SKIPPING LAB TESTS: ${reason} !!!!!!!!\n`);
 
 const moat = (args: string[]) => runMoat(args, { bin: MOAT_WITH_FAKE_BIN });
@@ -88,6 +91,7 @@ describe('lab', { skip: reason }, () => {
         ['nats', 'moat-gw', true, true],
         ['redis', 'moat-gw', true, true],
         ['origin', 'moat-wan', true, true],
+        ...(tracing ? [['otelcol', 'moat-gw', true, true]] : []),
         ['fake', 'moat-gw', true, true],
       ],
     );
@@ -104,7 +108,8 @@ describe('lab', { skip: reason }, () => {
     const natsServers = execFileSync('ip', ['netns', 'pids', 'moat-gw'], { encoding: 'utf8' })
       .trim()
       .split(/\s+/);
-    assert.equal(natsServers.length, 3, `moat-gw should hold nats, redis, fake only: ${natsServers}`);
+    const expected = tracing ? 'nats, redis, otelcol, fake' : 'nats, redis, fake';
+    assert.equal(natsServers.length, tracing ? 4 : 3, `moat-gw should hold ${expected} only: ${natsServers}`);
   });
 
   test('lab - curl from moat-lan reaches the origin through moat-gw, without NAT', async () => {
