@@ -229,7 +229,10 @@ describe('lab', { skip: reason }, () => {
 
   test('lab - up repairs a missing veth and restarts a dead process', async () => {
     execFileSync('ip', ['-n', 'moat-gw', 'link', 'delete', 'dev', 'wan0']);
-    process.kill(pidsAfterFirstUp.redis ?? 0, 'SIGKILL');
+    const redisPid = pidsAfterFirstUp.redis;
+    // never `process.kill(0)`: that would kill this test runner's whole process group
+    assert.ok(redisPid, 'the status test recorded the pid of redis');
+    process.kill(redisPid, 'SIGKILL');
     const partly = await moat(['lab', 'status']);
     assert.equal(partly.code, 1);
     const result = await moat(['lab', 'up', '--services', 'fake']);
