@@ -121,7 +121,13 @@ export function labProcessSpecs(
       args,
       cwd: repoRoot(),
       env: {
-        ...(tracing ? { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${LAB_PORTS.otlp}` } : {}),
+        // exported within half a second, so a block page's trace id can be looked up right away
+        ...(tracing
+          ? {
+              OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${LAB_PORTS.otlp}`,
+              OTEL_BSP_SCHEDULE_DELAY: '500',
+            }
+          : {}),
         ...service.env({
           natsUrl: `nats://127.0.0.1:${LAB_PORTS.nats}`,
           redisUrl: `redis://127.0.0.1:${LAB_PORTS.redis}`,
