@@ -12,6 +12,7 @@ import type { Target } from './http/target.js';
 import type { ProxyMetrics } from './observe/metrics.js';
 import type { Recorder } from './observe/recorder.js';
 import { tracer } from './observe/tracer.js';
+import type { Transaction } from './observe/transaction.js';
 import type { Inspection, ProxyPolicy } from './policy/compile.js';
 import { type Flow, filterUrl, matchRule, ruleVerdict, type Verdict } from './policy/decide.js';
 import type { RouteTable } from './policy/routes.js';
@@ -166,6 +167,30 @@ export function decide(
   } finally {
     span.end();
   }
+}
+
+/**
+ * decide(), with the facts recorded on the transaction: where the flow goes (address, zones) and
+ * what was decided under which policy version. The one place every entry point goes through.
+ */
+export function decideAndRecord(
+  deps: ProxyDeps,
+  tx: Transaction,
+  flow: Flow,
+  target: Target,
+  protocol: 'http' | 'https',
+  span: Span,
+): Decision {
+  tx.client.zone = flow.clientZone;
+  tx.server = {
+    ...tx.server,
+    ...(flow.serverIp ? { ip: flow.serverIp } : {}),
+    ...(flow.serverZone ? { zone: flow.serverZone } : {}),
+  };
+  const decision = decide(deps, flow, target, protocol, span);
+  tx.verdict = decision.verdict;
+  if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
+  return decision;
 }
 
 /** Writes a verdict onto a span with the attribute names of the contract. */

@@ -7,8 +7,8 @@ import type { Socket } from 'node:net';
 import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { tracer } from '../observe/tracer.js';
-import type { Transaction } from '../observe/transaction.js';
-import { annotate, decide, type ProxyDeps, resolveFlow } from '../pipeline.js';
+import { startTransaction, type Transaction } from '../observe/transaction.js';
+import { annotate, decideAndRecord, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
 import { UpstreamError } from '../upstream/upstream.js';
 import { renderBlockPage } from './block-page.js';
@@ -22,25 +22,7 @@ export function handleConnect(deps: ProxyDeps, req: IncomingMessage, client: Soc
     { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'CONNECT', [attr.proxyMode]: 'connect' } },
     ROOT_CONTEXT,
   );
-  const tx: Transaction = {
-    mode: 'connect',
-    startedAt: performance.now(),
-    method: 'CONNECT',
-    url: req.url ?? '',
-    status: 0,
-    client: { ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 },
-    server: { host: '', port: 0 },
-    verdict: {
-      action: 'block',
-      engine: 'firewall',
-      status: 500,
-      tag: 'WEBFILTER_ERROR',
-      reason: 'unfinished',
-    },
-    bytesIn: 0,
-    bytesOut: 0,
-    traceId: span.spanContext().traceId,
-  };
+  const tx = startTransaction('connect', 'CONNECT', req.url ?? '', client, span.spanContext().traceId);
   client.on('error', () => undefined); // a client reset is recorded when the tunnel ends, not thrown
   context
     .with(trace.setSpan(ROOT_CONTEXT, span), () => tunnel(deps, req, client, head, tx, span))
@@ -91,15 +73,7 @@ async function tunnel(
   span.setAttributes({ 'server.address': target.host, 'server.port': target.port });
 
   const { flow, dnsError } = await resolveFlow(deps, target, tx.client);
-  tx.client.zone = flow.clientZone;
-  tx.server = {
-    ...tx.server,
-    ...(flow.serverIp ? { ip: flow.serverIp } : {}),
-    ...(flow.serverZone ? { zone: flow.serverZone } : {}),
-  };
-  const decision = decide(deps, flow, target, 'https', span);
-  tx.verdict = decision.verdict;
-  if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
+  const decision = decideAndRecord(deps, tx, flow, target, 'https', span);
   if (decision.verdict.action === 'block') return refuse(deps, client, req, tx, decision.verdict);
   if (dnsError) {
     deps.metrics.upstreamErrors.inc({ kind: 'dns' });

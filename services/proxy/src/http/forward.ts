@@ -9,11 +9,11 @@ import { attr } from '@moat/telemetry';
 import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { fileTypeFromBuffer } from 'file-type';
 import { tracer } from '../observe/tracer.js';
-import type { ProxyMode, Transaction } from '../observe/transaction.js';
+import { type ProxyMode, startTransaction, type Transaction } from '../observe/transaction.js';
 import {
   annotate,
   type Decision,
-  decide,
+  decideAndRecord,
   HostForgeryError,
   type OriginalDestination,
   type ProxyDeps,
@@ -68,7 +68,6 @@ export function handleForward(
   mode: Extract<ProxyMode, 'explicit' | 'transparent'>,
   original?: OriginalDestination,
 ): void {
-  const startedAt = performance.now();
   const method = req.method ?? 'GET';
   const span = tracer.startSpan(
     method,
@@ -82,19 +81,7 @@ export function handleForward(
     },
     ROOT_CONTEXT,
   );
-  const tx: Transaction = {
-    mode,
-    startedAt,
-    method,
-    url: req.url ?? '',
-    status: 0,
-    client: { ip: req.socket.remoteAddress ?? '', port: req.socket.remotePort ?? 0 },
-    server: { host: '', port: 0 },
-    verdict: proxyVerdict(500, 'WEBFILTER_ERROR', 'unfinished'),
-    bytesIn: 0,
-    bytesOut: 0,
-    traceId: span.spanContext().traceId,
-  };
+  const tx = startTransaction(mode, method, req.url ?? '', req.socket, span.spanContext().traceId);
   const exchange: Exchange = { deps, req, res, span, tx, abort: new AbortController(), timedOut: false };
   res.once('close', () => {
     if (!res.writableFinished) exchange.abort.abort(); // the client left: stop the upstream transfer too
@@ -204,16 +191,7 @@ async function forward(
     return sendPage(ex, proxyVerdict(409, 'WEBFILTER_HOST_FORGERY', err.message));
   }
   const { flow, dnsError } = resolution;
-  tx.client.zone = flow.clientZone;
-  tx.server = {
-    ...tx.server,
-    ...(flow.serverIp ? { ip: flow.serverIp } : {}),
-    ...(flow.serverZone ? { zone: flow.serverZone } : {}),
-  };
-
-  const decision = decide(deps, flow, target, 'http', span);
-  tx.verdict = decision.verdict;
-  if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
+  const decision = decideAndRecord(deps, tx, flow, target, 'http', span);
   if (decision.verdict.action === 'block') return sendPage(ex, decision.verdict, target);
   if (dnsError) {
     deps.metrics.upstreamErrors.inc({ kind: 'dns' });

@@ -26,3 +26,32 @@ export interface Transaction {
   /** Set when the exchange failed after the decision (upstream error, client abort). */
   error?: string;
 }
+
+/** A transaction as it starts: nothing decided yet (an unfinished one records as an internal error). */
+export function startTransaction(
+  mode: ProxyMode,
+  method: string,
+  url: string,
+  peer: { remoteAddress?: string | undefined; remotePort?: number | undefined },
+  traceId: string,
+): Transaction {
+  return {
+    mode,
+    startedAt: performance.now(),
+    method,
+    url,
+    status: 0,
+    client: { ip: peer.remoteAddress ?? '', port: peer.remotePort ?? 0 },
+    server: { host: '', port: 0 },
+    verdict: {
+      action: 'block',
+      engine: 'firewall',
+      status: 500,
+      tag: 'WEBFILTER_ERROR',
+      reason: 'unfinished',
+    },
+    bytesIn: 0,
+    bytesOut: 0,
+    traceId,
+  };
+}

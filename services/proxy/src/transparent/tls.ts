@@ -10,8 +10,8 @@ import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } fro
 import { formatAuthority, normaliseHost, type Target } from '../http/target.js';
 import { connectUpstream, splice } from '../http/tunnel.js';
 import { tracer } from '../observe/tracer.js';
-import type { Transaction } from '../observe/transaction.js';
-import { annotate, decide, HostForgeryError, type ProxyDeps, resolveFlow } from '../pipeline.js';
+import { startTransaction, type Transaction } from '../observe/transaction.js';
+import { annotate, decideAndRecord, HostForgeryError, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
 import { UpstreamError } from '../upstream/upstream.js';
 
@@ -31,19 +31,7 @@ export function handleInterceptedTls(deps: ProxyDeps, client: Socket): void {
     { kind: SpanKind.SERVER, attributes: { [attr.proxyMode]: 'tls-intercept' } },
     ROOT_CONTEXT,
   );
-  const tx: Transaction = {
-    mode: 'tls-intercept',
-    startedAt: performance.now(),
-    method: 'TLS',
-    url: '-',
-    status: 0,
-    client: { ip: client.remoteAddress ?? '', port: client.remotePort ?? 0 },
-    server: { host: '', port: 0 },
-    verdict: refusal('unfinished', 'WEBFILTER_ERROR', 500),
-    bytesIn: 0,
-    bytesOut: 0,
-    traceId: span.spanContext().traceId,
-  };
+  const tx = startTransaction('tls-intercept', 'TLS', '-', client, span.spanContext().traceId);
   client.on('error', () => undefined); // resets are recorded by the tunnel, never thrown
   context
     .with(trace.setSpan(ROOT_CONTEXT, span), () => intercept(deps, client, tx, span))
@@ -119,11 +107,7 @@ async function intercept(deps: ProxyDeps, client: Socket, tx: Transaction, span:
       refusal(err.message.replace('Host header', 'SNI'), 'WEBFILTER_HOST_FORGERY', 409),
     );
   }
-  tx.client.zone = flow.clientZone;
-  if (flow.serverZone) tx.server.zone = flow.serverZone;
-  const decision = decide(deps, flow, target, 'https', span);
-  tx.verdict = decision.verdict;
-  if (decision.policyVersion !== undefined) tx.policyVersion = decision.policyVersion;
+  const decision = decideAndRecord(deps, tx, flow, target, 'https', span);
   if (decision.verdict.action === 'block') return close(client, tx, span, decision.verdict);
 
   let upstream: Socket;
