@@ -7,5 +7,5 @@ export {
   injectIntoNatsHeaders,
   type NatsHeadersLike,
 } from './propagation.js';
-export { startTelemetry, type Telemetry, type TelemetryOptions } from './sdk.js';
+export { spansRecorded, startTelemetry, type Telemetry, type TelemetryOptions } from './sdk.js';
 export { activeTraceId, getTracer, withSpan } from './spans.js';

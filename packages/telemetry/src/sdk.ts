@@ -25,6 +25,16 @@ export interface Telemetry {
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, and not at all otherwise — never to a guessed
  * default address. Call before the service creates its clients.
  */
+let recording = false;
+
+/**
+ * Whether spans go anywhere (an OTLP exporter, or a test's processor). When they do not, a hot path
+ * may skip building them and only mint trace ids (see `lightSpan`).
+ */
+export function spansRecorded(): boolean {
+  return recording;
+}
+
 export function startTelemetry(opts: TelemetryOptions): Telemetry {
   const env = opts.env ?? process.env;
   if (env.OTEL_LOG_LEVEL === 'debug') diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.DEBUG);
@@ -58,6 +68,7 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     instrumentations: [],
   });
   sdk.start();
+  recording = exporting || (opts.spanProcessors?.length ?? 0) > 0;
   return {
     exporting,
     shutdown: () => sdk.shutdown(),

@@ -6,12 +6,12 @@
 import type { Logger } from '@moat/log';
 import { attr } from '@moat/telemetry';
 import type { UrlCategorizer } from '@moat/urlfilter';
-import { ROOT_CONTEXT, type Span, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import type { ProxyConfig } from './config.js';
 import type { Target } from './http/target.js';
 import type { ProxyMetrics } from './observe/metrics.js';
 import type { Recorder } from './observe/recorder.js';
-import { tracer } from './observe/tracer.js';
+import { startSpan } from './observe/tracer.js';
 import type { Transaction } from './observe/transaction.js';
 import type { Inspection, ProxyPolicy } from './policy/compile.js';
 import { type Flow, filterUrl, matchRule, ruleVerdict, type Verdict } from './policy/decide.js';
@@ -138,7 +138,7 @@ export function decide(
   protocol: 'http' | 'https',
   parent: Span,
 ): Decision {
-  const span = tracer.startSpan('policy.decide', {}, trace.setSpan(ROOT_CONTEXT, parent));
+  const span = startSpan('policy.decide', {}, parent);
   try {
     const policy = deps.policy();
     if (!policy) return { verdict: NO_POLICY };

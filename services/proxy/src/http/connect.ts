@@ -6,7 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { tracer } from '../observe/tracer.js';
+import { startSpan } from '../observe/tracer.js';
 import { startTransaction, type Transaction } from '../observe/transaction.js';
 import { annotate, decideAndRecord, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
@@ -17,11 +17,10 @@ import { BadTargetError, formatAuthority, parseConnectTarget } from './target.js
 import { connectUpstream, splice } from './tunnel.js';
 
 export function handleConnect(deps: ProxyDeps, req: IncomingMessage, client: Socket, head: Buffer): void {
-  const span = tracer.startSpan(
-    'CONNECT',
-    { kind: SpanKind.SERVER, attributes: { 'http.request.method': 'CONNECT', [attr.proxyMode]: 'connect' } },
-    ROOT_CONTEXT,
-  );
+  const span = startSpan('CONNECT', {
+    kind: SpanKind.SERVER,
+    attributes: { 'http.request.method': 'CONNECT', [attr.proxyMode]: 'connect' },
+  });
   const tx = startTransaction('connect', 'CONNECT', req.url ?? '', client, span.spanContext().traceId);
   client.on('error', () => undefined); // a client reset is recorded when the tunnel ends, not thrown
   context

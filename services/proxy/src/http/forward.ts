@@ -6,9 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { attr } from '@moat/telemetry';
-import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { fileTypeFromBuffer } from 'file-type';
-import { tracer } from '../observe/tracer.js';
+import { startSpan } from '../observe/tracer.js';
 import { type ProxyMode, startTransaction, type Transaction } from '../observe/transaction.js';
 import {
   annotate,
@@ -69,18 +69,14 @@ export function handleForward(
   original?: OriginalDestination,
 ): void {
   const method = req.method ?? 'GET';
-  const span = tracer.startSpan(
-    method,
-    {
-      kind: SpanKind.SERVER,
-      attributes: {
-        'http.request.method': method,
-        [attr.proxyMode]: mode,
-        'network.protocol.version': req.httpVersion,
-      },
+  const span = startSpan(method, {
+    kind: SpanKind.SERVER,
+    attributes: {
+      'http.request.method': method,
+      [attr.proxyMode]: mode,
+      'network.protocol.version': req.httpVersion,
     },
-    ROOT_CONTEXT,
-  );
+  });
   const tx = startTransaction(mode, method, req.url ?? '', req.socket, span.spanContext().traceId);
   const exchange: Exchange = { deps, req, res, span, tx, abort: new AbortController(), timedOut: false };
   res.once('close', () => {
@@ -304,7 +300,7 @@ async function relay(
   const { abort } = ex;
 
   let upstream: UpstreamResponse;
-  const upstreamSpan = tracer.startSpan(
+  const upstreamSpan = startSpan(
     `${req.method}`,
     {
       kind: SpanKind.CLIENT,
@@ -315,7 +311,7 @@ async function relay(
         'url.full': tx.url,
       },
     },
-    trace.setSpan(ROOT_CONTEXT, ex.span),
+    ex.span,
   );
   try {
     upstream = await deps.upstream.request({

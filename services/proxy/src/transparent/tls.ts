@@ -9,7 +9,7 @@ import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { formatAuthority, normaliseHost, type Target } from '../http/target.js';
 import { connectUpstream, splice } from '../http/tunnel.js';
-import { tracer } from '../observe/tracer.js';
+import { startSpan } from '../observe/tracer.js';
 import { startTransaction, type Transaction } from '../observe/transaction.js';
 import { annotate, decideAndRecord, HostForgeryError, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
@@ -26,11 +26,10 @@ const refusal = (reason: string, tag = 'WEBFILTER_BAD_REQUEST', status = 400): V
 });
 
 export function handleInterceptedTls(deps: ProxyDeps, client: Socket): void {
-  const span = tracer.startSpan(
-    'TLS intercept',
-    { kind: SpanKind.SERVER, attributes: { [attr.proxyMode]: 'tls-intercept' } },
-    ROOT_CONTEXT,
-  );
+  const span = startSpan('TLS intercept', {
+    kind: SpanKind.SERVER,
+    attributes: { [attr.proxyMode]: 'tls-intercept' },
+  });
   const tx = startTransaction('tls-intercept', 'TLS', '-', client, span.spanContext().traceId);
   client.on('error', () => undefined); // resets are recorded by the tunnel, never thrown
   context
