@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, commaList, duration, loadConfig, port, url } from './index.js';
+import { bool, byteSize, ConfigError, commaList, duration, loadConfig, port, url } from './index.js';
 
 const schema = z
   .object({
@@ -62,8 +62,15 @@ test('config - one error lists every bad key by its environment name', () => {
   assert.match(err.message, /invalid configuration for x/);
 });
 
-test('config - a file supplies values and the environment overrides it', () => {
+/** A temp directory removed when the test ends. */
+function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('config - a file supplies values and the environment overrides it', (t) => {
+  const dir = tempDir(t);
   const file = join(dir, 'c.yaml');
   writeFileSync(file, 'grpcPort: 6000\nexpectedServices: [a, b]\n');
   const c = loadConfig({
@@ -77,12 +84,32 @@ test('config - a file supplies values and the environment overrides it', () => {
   assert.deepEqual(c.expectedServices, ['a', 'b']);
 });
 
-test('config - an unknown key in the file is an error', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'moat-config-'));
+test('config - an unknown key in the file is an error', (t) => {
+  const dir = tempDir(t);
   const file = join(dir, 'c.yaml');
   writeFileSync(file, 'grpcPrt: 6000\n');
   assert.throws(
     () => loadConfig({ service: 'x', schema, prefix: 'MOAT_X_', file, source: {} }),
     /unknown keys grpcPrt/,
+  );
+});
+
+test('config - sizes take binary units and booleans the usual spellings; anything else is an error', () => {
+  const sizes = z.object({ limit: byteSize(), flag: bool() });
+  const load = (source: Record<string, string>) =>
+    loadConfig({ service: 'x', schema: sizes, prefix: 'MOAT_X_', source });
+  assert.deepEqual(load({ MOAT_X_LIMIT: '64KiB', MOAT_X_FLAG: 'yes' }), { limit: 65536, flag: true });
+  assert.deepEqual(load({ MOAT_X_LIMIT: '10 MiB', MOAT_X_FLAG: 'off' }), {
+    limit: 10 * 1024 * 1024,
+    flag: false,
+  });
+  assert.deepEqual(load({ MOAT_X_LIMIT: '512', MOAT_X_FLAG: '0' }), { limit: 512, flag: false });
+  assert.throws(
+    () => load({ MOAT_X_LIMIT: '10 parsecs', MOAT_X_FLAG: 'true' }),
+    /MOAT_X_LIMIT: must be a size/,
+  );
+  assert.throws(
+    () => load({ MOAT_X_LIMIT: '1', MOAT_X_FLAG: 'maybe' }),
+    /MOAT_X_FLAG: must be true or false/,
   );
 });
