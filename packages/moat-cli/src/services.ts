@@ -38,6 +38,13 @@ export interface ServiceDefinition {
   env(ctx: ServiceContext): Record<string, string>;
 }
 
+/** What every Moat service reads alike: where NATS and Redis are, and how much to log. */
+const sharedEnv = (ctx: ServiceContext) => ({
+  MOAT_NATS_URL: ctx.natsUrl,
+  MOAT_REDIS_URL: ctx.redisUrl,
+  MOAT_LOG_LEVEL: ctx.logLevel,
+});
+
 export const SERVICES: readonly ServiceDefinition[] = [
   {
     name: 'control',
@@ -45,13 +52,11 @@ export const SERVICES: readonly ServiceDefinition[] = [
     entry: 'dist/main.js',
     defaultPorts: { grpc: 50051, http: 9401 },
     env: (ctx) => ({
-      MOAT_NATS_URL: ctx.natsUrl,
-      MOAT_REDIS_URL: ctx.redisUrl,
+      ...sharedEnv(ctx),
       MOAT_CONTROL_GRPC_PORT: String(ctx.ports.grpc),
       MOAT_CONTROL_HTTP_PORT: String(ctx.ports.http),
       ...(ctx.socketDir ? { MOAT_CONTROL_GRPC_SOCKET: join(ctx.socketDir, 'control.sock') } : {}),
       MOAT_CONTROL_EXPECTED_SERVICES: ctx.expectedServices.join(','),
-      MOAT_LOG_LEVEL: ctx.logLevel,
     }),
   },
   {
@@ -60,11 +65,9 @@ export const SERVICES: readonly ServiceDefinition[] = [
     entry: 'dist/main.js',
     defaultPorts: { proxy: 3128, http: 9402 },
     env: (ctx) => ({
-      MOAT_NATS_URL: ctx.natsUrl,
-      MOAT_REDIS_URL: ctx.redisUrl,
+      ...sharedEnv(ctx),
       MOAT_PROXY_PORT: String(ctx.ports.proxy),
       MOAT_PROXY_HTTP_PORT: String(ctx.ports.http),
-      MOAT_LOG_LEVEL: ctx.logLevel,
       // In the lab the proxy owns moat-gw's LAN side and nftables sends it intercepted traffic;
       // `moat dev` runs on the host, where it only listens on loopback and intercepts nothing.
       ...(ctx.socketDir
@@ -78,14 +81,11 @@ export const SERVICES: readonly ServiceDefinition[] = [
   },
 ];
 
-/**
- * How to start a service: `node services/<name>/dist/main.js`, from the repo root. Source maps stay
- * off: with them every Error (undici creates some per request) pays for a source-mapped stack.
- */
+/** How to start a service: `node --enable-source-maps services/<name>/dist/main.js`, from the repo root (as the images do). */
 export function serviceCommand(service: ServiceDefinition): { command: string; args: string[] } {
   return {
     command: process.execPath,
-    args: [join(service.packageDir, service.entry)],
+    args: ['--enable-source-maps', join(service.packageDir, service.entry)],
   };
 }
 

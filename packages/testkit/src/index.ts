@@ -7,6 +7,6 @@ export {
   parseOtlpJsonLines,
   startOtelCollector,
 } from './otel.js';
-export { freePort } from './ports.js';
+export { freePort, tcpOpen } from './ports.js';
 export { type ManagedProcess, startProcess, waitFor } from './process.js';
 export { type RedisServer, startRedis } from './redis.js';

@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { freePort, tcpOpen } from './ports.js';
 import { startProcess, waitFor } from './process.js';
 
 export interface NatsServer {
@@ -12,16 +11,6 @@ export interface NatsServer {
   /** Stops the server but keeps its JetStream store, so `restart` brings the same state back. */
   restart(): Promise<void>;
 }
-
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 
 /** Starts Debian's nats-server with JetStream on a free loopback port. */
 export async function startNats(): Promise<NatsServer> {

@@ -1,8 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { freePort, tcpOpen } from './ports.js';
 import { startProcess, waitFor } from './process.js';
 
 /** Where scripts/lib/otelcol/build.sh puts the collector; MOAT_OTELCOL_BIN overrides it. */
@@ -135,16 +134,6 @@ export function parseOtlpJsonLines(text: string): CollectedSpan[] {
   }
   return spans;
 }
-
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 
 /**
  * Starts a real OpenTelemetry Collector (built by scripts/lib/otelcol/build.sh) with an OTLP/HTTP

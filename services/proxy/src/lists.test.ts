@@ -1,31 +1,16 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Origin, type ProxyHarness, startOrigin, startProxyHarness } from './testing/harness.js';
-
-function status(proxyPort: number, url: string, agent?: import('node:http').Agent): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: proxyPort,
-        path: url,
-        headers: { host: new URL(url).host },
-        ...(agent ? { agent } : { agent: false }),
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
+import {
+  type Origin,
+  type ProxyHarness,
+  startOrigin,
+  startProxyHarness,
+  viaProxy,
+} from './testing/harness.js';
 
 describe('URL lists', () => {
   const lists = mkdtempSync(join(tmpdir(), 'moat-ut1-'));
@@ -63,9 +48,9 @@ securityRules:
   });
 
   test('lists - domains and URL prefixes from a UT1 directory block; their size is reported', async () => {
-    assert.equal(await status(h.proxyPort, 'http://www.adult.test/'), 403);
-    assert.equal(await status(h.proxyPort, `http://127.0.0.1:${origin.port}/members/area`), 403);
-    assert.equal(await status(h.proxyPort, `http://127.0.0.1:${origin.port}/public`), 200);
+    assert.equal((await viaProxy(h.proxyPort, 'http://www.adult.test/')).status, 403);
+    assert.equal((await viaProxy(h.proxyPort, `http://127.0.0.1:${origin.port}/members/area`)).status, 403);
+    assert.equal((await viaProxy(h.proxyPort, `http://127.0.0.1:${origin.port}/public`)).status, 200);
     const metrics = await (await fetch(`http://127.0.0.1:${h.httpPort}/metrics`)).text();
     assert.match(metrics, /^moat_proxy_url_list_entries\{[^}]*\} 2$/m);
     assert.match(metrics, /^moat_proxy_url_list_bytes\{[^}]*\} [1-9]\d*$/m);
@@ -75,16 +60,16 @@ securityRules:
     const { Agent } = await import('node:http');
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const base = `http://127.0.0.1:${origin.port}`;
-    assert.equal(await status(h.proxyPort, `${base}/new-area`, agent), 200);
+    assert.equal((await viaProxy(h.proxyPort, `${base}/new-area`, { agent })).status, 200);
     const connectionsBefore = origin.connections;
     writeFileSync(join(lists, 'adult', 'urls'), '127.0.0.1/members\n127.0.0.1/new-area\n');
     let result = 200;
     for (let i = 0; i < 50 && result === 200; i++) {
       await sleep(100);
-      result = await status(h.proxyPort, `${base}/new-area`, agent);
+      result = (await viaProxy(h.proxyPort, `${base}/new-area`, { agent })).status;
     }
     assert.equal(result, 403, 'the new entry blocks within a few reload intervals');
-    assert.equal(await status(h.proxyPort, `${base}/still-fine`, agent), 200);
+    assert.equal((await viaProxy(h.proxyPort, `${base}/still-fine`, { agent })).status, 200);
     assert.equal(origin.connections, connectionsBefore, 'the proxy kept its pooled upstream connection');
     agent.destroy();
   });

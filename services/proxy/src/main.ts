@@ -103,33 +103,27 @@ async function main() {
   };
   const servers = createProxyServers(deps);
   const bound: Record<string, number> = {};
-  const listeners: Server[] = [servers.explicit];
-  bound.explicit = await listen(
-    servers.explicit,
-    config.port,
-    config.listenHost,
-    'explicit proxy',
-    config.reusePort,
-  );
-  if (config.transparentHttpPort) {
-    bound.transparentHttp = await listen(
-      servers.transparentHttp,
-      config.transparentHttpPort,
-      config.listenHost,
-      'intercepted HTTP',
-      config.reusePort,
-    );
-    listeners.push(servers.transparentHttp);
-  }
-  if (config.transparentTlsPort) {
-    bound.transparentTls = await listen(
-      servers.transparentTls,
-      config.transparentTlsPort,
-      config.listenHost,
-      'intercepted TLS',
-      config.reusePort,
-    );
-    listeners.push(servers.transparentTls);
+  const listeners: Server[] = [];
+  const wanted = [
+    { name: 'explicit', server: servers.explicit, port: config.port, what: 'explicit proxy' },
+    {
+      name: 'transparentHttp',
+      server: servers.transparentHttp,
+      port: config.transparentHttpPort,
+      what: 'intercepted HTTP',
+    },
+    {
+      name: 'transparentTls',
+      server: servers.transparentTls,
+      port: config.transparentTlsPort,
+      what: 'intercepted TLS',
+    },
+  ];
+  for (const { name, server, port, what } of wanted) {
+    // port 0 turns an interception listener off (the explicit port is always on)
+    if (port === 0 && name !== 'explicit') continue;
+    bound[name] = await listen(server, port, config.listenHost, what, config.reusePort);
+    listeners.push(server);
   }
 
   engine.watchLists(config.listReloadInterval);

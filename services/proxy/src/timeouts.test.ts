@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { type Origin, type ProxyHarness, startOrigin, startProxyHarness } from './testing/harness.js';
+import {
+  type Origin,
+  type ProxyHarness,
+  startOrigin,
+  startProxyHarness,
+  viaProxy,
+} from './testing/harness.js';
 
 const POLICY = `
 apiVersion: moat/v1
@@ -10,33 +15,6 @@ metadata: { name: timeouts-test }
 securityRules:
   - { name: all, fromZones: any, toZones: any, source: any, destination: any, service: any, action: permit }
 `;
-
-/** Resolves with the status and how the body ended: complete, or cut by the proxy. */
-function fetchThrough(
-  proxyPort: number,
-  url: string,
-): Promise<{ status: number; body: string; cut: boolean; ms: number }> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false },
-      (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => {
-          body += c.toString();
-        });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body, cut: false, ms: Date.now() - started }),
-        );
-        res.on('error', () =>
-          resolve({ status: res.statusCode ?? 0, body, cut: true, ms: Date.now() - started }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('timeouts', () => {
   let origin: Origin;
@@ -67,15 +45,15 @@ describe('timeouts', () => {
   });
 
   test('total time - a response still trickling at the deadline is cut, although it is never idle', async () => {
-    const drip = await fetchThrough(h.proxyPort, `http://127.0.0.1:${origin.port}/drip`);
+    const drip = await viaProxy(h.proxyPort, `http://127.0.0.1:${origin.port}/drip`);
     assert.equal(drip.status, 200);
     assert.ok(drip.cut, 'the transfer was cut');
     assert.ok(drip.ms >= 900 && drip.ms < 2500, `cut near the 1 s limit, after ${drip.ms} ms`);
   });
 
   test('total time - a server that answers after the deadline gets the client a 504 page', async () => {
-    const late = await fetchThrough(h.proxyPort, `http://127.0.0.1:${origin.port}/late`);
+    const late = await viaProxy(h.proxyPort, `http://127.0.0.1:${origin.port}/late`);
     assert.equal(late.status, 504);
-    assert.match(late.body, /longer than the proxy's limit of 1 s/);
+    assert.match(late.body.toString(), /longer than the proxy's limit of 1 s/);
   });
 });

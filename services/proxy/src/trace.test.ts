@@ -4,10 +4,15 @@
  * with error status, and the policy decision is its child.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { type OtelCollector, startOtelCollector } from '@moat/testkit';
-import { type Origin, type ProxyHarness, startOrigin, startProxyHarness } from './testing/harness.js';
+import {
+  type Origin,
+  type ProxyHarness,
+  startOrigin,
+  startProxyHarness,
+  viaProxy,
+} from './testing/harness.js';
 
 const POLICY = `
 apiVersion: moat/v1
@@ -24,22 +29,6 @@ utmPolicies:
 securityRules:
   - { name: clients-web, fromZones: any, toZones: any, source: any, destination: any, service: any, action: permit, utmPolicy: web }
 `;
-
-function get(proxyPort: number, url: string): Promise<{ status: number; traceId: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port: proxyPort, path: url, headers: { host: new URL(url).host }, agent: false },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, traceId: String(res.headers['x-moat-trace-id'] ?? '') }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('tracing', () => {
   let collector: OtelCollector;
@@ -60,7 +49,7 @@ describe('tracing', () => {
   });
 
   test('tracing - a blocked request arrives at the collector as one trace with the block attributes', async () => {
-    const blocked = await get(h.proxyPort, 'http://casino.test/page');
+    const blocked = await viaProxy(h.proxyPort, 'http://casino.test/page');
     assert.equal(blocked.status, 403);
     assert.match(blocked.traceId, /^[0-9a-f]{32}$/);
     const spans = await collector.waitForSpans(
@@ -84,7 +73,7 @@ describe('tracing', () => {
   });
 
   test('tracing - an allowed request has the upstream fetch as a client span in the same trace', async () => {
-    const allowed = await get(h.proxyPort, `http://127.0.0.1:${origin.port}/`);
+    const allowed = await viaProxy(h.proxyPort, `http://127.0.0.1:${origin.port}/`);
     assert.equal(allowed.status, 200);
     const spans = await collector.waitForSpans(
       (all) => all.some((s) => s.traceId === allowed.traceId && s.kind === 'CLIENT'),

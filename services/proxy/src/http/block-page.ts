@@ -1,3 +1,5 @@
+import type { Verdict } from '../policy/decide.js';
+
 /**
  * What a blocked or failed request looks like to a person: the reason in plain words, the rule or
  * category that decided, and the trace id an administrator can look up. HTML for browsers, plain
@@ -64,4 +66,42 @@ export function renderBlockPage(page: BlockPage, accept: string | undefined): { 
   return accept?.includes('text/html')
     ? { type: 'text/html; charset=utf-8', body: renderHtml(page) }
     : { type: 'text/plain; charset=utf-8', body: renderText(page) };
+}
+
+/**
+ * The page for a proxy verdict, ready to send: the verdict's reason, rule, category, URL pattern
+ * and engine, the trace id, and the headers every block page carries.
+ */
+export function renderVerdictPage(
+  verdict: Verdict,
+  opts: { title: string; url?: string; traceId?: string; proxyName: string },
+  accept: string | undefined,
+): { body: string; headers: Record<string, string> } {
+  const { type, body } = renderBlockPage(
+    {
+      status: verdict.status,
+      title: opts.title,
+      reason: verdict.reason,
+      ...(opts.url ? { url: opts.url } : {}),
+      facts: {
+        'Security rule': verdict.rule,
+        Category: verdict.category,
+        'URL pattern': verdict.pattern,
+        'Decided by': verdict.engine,
+      },
+      ...(verdict.message ? { message: verdict.message } : {}),
+      ...(opts.traceId ? { traceId: opts.traceId } : {}),
+      proxyName: opts.proxyName,
+    },
+    accept,
+  );
+  return {
+    body,
+    headers: {
+      'content-type': type,
+      'cache-control': 'no-store',
+      'x-moat-trace-id': opts.traceId ?? '',
+      via: `1.1 ${opts.proxyName}`,
+    },
+  };
 }

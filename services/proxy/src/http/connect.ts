@@ -11,7 +11,7 @@ import { startTransaction, type Transaction } from '../observe/transaction.js';
 import { annotate, decideAndRecord, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
 import { UpstreamError } from '../upstream/upstream.js';
-import { renderBlockPage } from './block-page.js';
+import { renderVerdictPage } from './block-page.js';
 import { writeRawResponse } from './raw-response.js';
 import { BadTargetError, formatAuthority, parseConnectTarget } from './target.js';
 import { connectUpstream, splice } from './tunnel.js';
@@ -116,35 +116,17 @@ function refuse(
   tx.status = verdict.status;
   const span = trace.getActiveSpan();
   if (span) annotate(span, verdict);
-  const { type, body } = renderBlockPage(
+  const { body, headers } = renderVerdictPage(
+    verdict,
     {
-      status: verdict.status,
       title: verdict.status === 403 ? 'Access blocked' : `Tunnel refused (${verdict.status})`,
-      reason: verdict.reason,
       url: tx.url,
-      facts: {
-        'Security rule': verdict.rule,
-        Category: verdict.category,
-        'URL pattern': verdict.pattern,
-        'Decided by': verdict.engine,
-      },
-      ...(verdict.message ? { message: verdict.message } : {}),
       ...(tx.traceId ? { traceId: tx.traceId } : {}),
       proxyName: deps.config.visibleHostname,
     },
     req.headers.accept,
   );
-  writeRawResponse(
-    client,
-    verdict.status,
-    {
-      'content-type': type,
-      'cache-control': 'no-store',
-      'x-moat-trace-id': tx.traceId ?? '',
-      via: `1.1 ${deps.config.visibleHostname}`,
-    },
-    body,
-  );
+  writeRawResponse(client, verdict.status, headers, body);
 }
 
 function refuseUpstream(

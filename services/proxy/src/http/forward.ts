@@ -29,7 +29,7 @@ import {
   type Verdict,
 } from '../policy/decide.js';
 import { describeUpstreamError, UpstreamError, type UpstreamResponse } from '../upstream/upstream.js';
-import { type BlockPage, renderBlockPage } from './block-page.js';
+import { renderVerdictPage } from './block-page.js';
 import { endToEndHeaders, headerValue, isForwardingLoop, withVia } from './headers.js';
 import {
   BadTargetError,
@@ -512,32 +512,23 @@ function sendPage(ex: Exchange, verdict: Verdict, target?: Target): void {
   tx.verdict = verdict;
   tx.status = verdict.status;
   annotate(span, verdict);
-  const page: BlockPage = {
-    status: verdict.status,
-    title: verdict.status === 403 || verdict.status === 413 ? 'Access blocked' : titleFor(verdict.status),
-    reason: verdict.reason,
-    ...(target ? { url: tx.url } : {}),
-    facts: {
-      'Security rule': verdict.rule,
-      Category: verdict.category,
-      'URL pattern': verdict.pattern,
-      'Decided by': verdict.engine,
+  const { body, headers } = renderVerdictPage(
+    verdict,
+    {
+      title: verdict.status === 403 || verdict.status === 413 ? 'Access blocked' : titleFor(verdict.status),
+      ...(target ? { url: tx.url } : {}),
+      ...(tx.traceId ? { traceId: tx.traceId } : {}),
+      proxyName: deps.config.visibleHostname,
     },
-    ...(verdict.message ? { message: verdict.message } : {}),
-    ...(tx.traceId ? { traceId: tx.traceId } : {}),
-    proxyName: deps.config.visibleHostname,
-  };
-  const { type, body } = renderBlockPage(page, req.headers.accept);
+    req.headers.accept,
+  );
   if (res.headersSent) {
     res.destroy();
     return;
   }
   res.writeHead(verdict.status, {
-    'content-type': type,
+    ...headers,
     'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-    'x-moat-trace-id': tx.traceId ?? '',
-    via: `1.1 ${deps.config.visibleHostname}`,
     ...(verdict.status === 400 || verdict.status === 431 ? { connection: 'close' } : {}),
   });
   res.end(req.method === 'HEAD' ? undefined : body);
@@ -549,7 +540,6 @@ function sendUpstreamError(ex: Exchange, err: UpstreamError, target: Target): vo
     ex,
     {
       ...ex.tx.verdict,
-      action: ex.tx.verdict.action,
       status: err.status,
       reason: err.message,
       tag: 'WEBFILTER_UPSTREAM_ERROR',

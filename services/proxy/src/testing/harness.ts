@@ -3,7 +3,7 @@
  * stores it, and an origin server that records what reached it. Used by the integration tests and
  * the fuzz script.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { type Agent, createServer, type IncomingMessage, request, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Bus, connectBus } from '@moat/bus';
@@ -17,6 +17,7 @@ import {
   startNats,
   startProcess,
   startRedis,
+  tcpOpen,
   waitFor,
 } from '@moat/testkit';
 import { Redis } from 'ioredis';
@@ -189,17 +190,6 @@ export async function startProxyHarness(opts: {
   };
 }
 
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** Sends raw bytes to a port and collects everything until the server closes (or the timeout). */
 export function rawExchange(port: number, payload: string | Buffer, timeoutMs = 3000): Promise<string> {
   return new Promise((resolve) => {
@@ -220,3 +210,52 @@ export function rawExchange(port: number, payload: string | Buffer, timeoutMs = 
 
 /** Status code of the first response in raw text, or 0. */
 export const statusOf = (raw: string): number => Number(/^HTTP\/1\.[01] (\d{3})/.exec(raw)?.[1] ?? 0);
+
+export interface ProxiedReply {
+  status: number;
+  headers: import('node:http').IncomingHttpHeaders;
+  body: Buffer;
+  /** The response started but did not complete (the proxy or the upstream cut it). */
+  cut: boolean;
+  ms: number;
+  /** X-Moat-Trace-Id, or ''. */
+  traceId: string;
+}
+
+/** A request through the explicit proxy (absolute-form), with Node's own HTTP client. */
+export function viaProxy(
+  proxyPort: number,
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string; agent?: Agent } = {},
+): Promise<ProxiedReply> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: proxyPort,
+        method: opts.method ?? 'GET',
+        path: url,
+        headers: { host: new URL(url).host, ...opts.headers },
+        agent: opts.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const done = (cut: boolean) =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            cut,
+            ms: Date.now() - started,
+            traceId: String(res.headers['x-moat-trace-id'] ?? ''),
+          });
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(false));
+        res.on('error', () => done(true));
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}

@@ -26,12 +26,6 @@ interface Entry {
   error?: DnsError;
 }
 
-export interface DnsStats {
-  hits: number;
-  misses: number;
-  size: number;
-}
-
 type Lookup = (host: string) => Promise<string[]>;
 
 const systemLookup: Lookup = async (host) =>
@@ -40,7 +34,6 @@ const systemLookup: Lookup = async (host) =>
 export class DnsCache {
   private readonly entries = new Map<string, Entry>();
   private readonly inflight = new Map<string, Promise<string[]>>();
-  readonly stats: DnsStats = { hits: 0, misses: 0, size: 0 };
 
   constructor(
     private readonly ttlMs: number,
@@ -57,7 +50,6 @@ export class DnsCache {
     if (isIP(host)) return [host];
     const entry = this.entries.get(host);
     if (!entry || entry.expires <= Date.now()) return undefined;
-    this.stats.hits++;
     return entry.error ?? entry.addresses ?? [];
   }
 
@@ -66,7 +58,6 @@ export class DnsCache {
     const known = this.cached(host);
     if (known instanceof DnsError) throw known;
     if (known) return known;
-    this.stats.misses++;
     const pending = this.inflight.get(host);
     if (pending) return pending;
     const query = this.query(host).finally(() => this.inflight.delete(host));
@@ -93,6 +84,5 @@ export class DnsCache {
       for (const key of [...this.entries.keys()].slice(0, this.maxEntries / 10)) this.entries.delete(key);
     }
     this.entries.set(host, entry);
-    this.stats.size = this.entries.size;
   }
 }
