@@ -4,7 +4,7 @@
  * `http://<ip>:<port>` with the original Host header.
  */
 import type { Readable } from 'node:stream';
-import { Agent, errors } from 'undici';
+import { Agent, type Dispatcher, errors } from 'undici';
 import { formatAuthority } from '../http/target.js';
 
 export interface UpstreamOptions {
@@ -23,13 +23,6 @@ export interface UpstreamRequest {
   path: string;
   headers: Record<string, string | string[]>;
   body?: Buffer | Readable;
-  signal?: AbortSignal;
-}
-
-export interface UpstreamResponse {
-  statusCode: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Readable;
 }
 
 /** Why an upstream exchange failed, in terms a block page can explain. */
@@ -100,6 +93,10 @@ export function describeUpstreamError(
   }
   if (
     code.startsWith('HPE_') ||
+    // a head Node will not forward (a character no HTTP field value may hold)
+    code === 'ERR_INVALID_CHAR' ||
+    code === 'ERR_HTTP_INVALID_HEADER_VALUE' ||
+    code === 'ERR_INVALID_HTTP_TOKEN' ||
     err instanceof errors.ResponseExceededMaxSizeError ||
     code === 'UND_ERR_HEADERS_OVERFLOW'
   ) {
@@ -126,27 +123,29 @@ export class Upstream {
     });
   }
 
-  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    const where = formatAuthority(req.ip, req.port);
-    try {
-      const res = await this.agent.request({
-        origin: `http://${where}`,
+  /**
+   * Sends the request; `handler` sees the response as undici parses it (head, body chunks, end) and
+   * gets every failure through onResponseError, described with upstreamFailure().
+   */
+  dispatch(req: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
+    this.agent.dispatch(
+      {
+        origin: `http://${formatAuthority(req.ip, req.port)}`,
         path: req.path,
-        method: req.method as 'GET',
+        method: req.method as Dispatcher.HttpMethod,
         headers: req.headers,
         body: req.body ?? null,
-        ...(req.signal ? { signal: req.signal } : {}),
-      });
-      // Abandoning a body (a block after sniffing, a client that left) makes undici emit an abort
-      // error on it; whoever reads the body sees failures through that read, so this one is noise.
-      res.body.on('error', () => undefined);
-      return { statusCode: res.statusCode, headers: res.headers, body: res.body };
-    } catch (err) {
-      throw describeUpstreamError(err, where, {
-        connectMs: this.options.connectTimeoutMs,
-        idleMs: this.options.idleBodyTimeoutMs,
-      });
-    }
+      },
+      handler,
+    );
+  }
+
+  /** A failure of an exchange with `ip`:`port`, in terms a block page can explain. */
+  upstreamFailure(err: unknown, ip: string, port: number): UpstreamError {
+    return describeUpstreamError(err, formatAuthority(ip, port), {
+      connectMs: this.options.connectTimeoutMs,
+      idleMs: this.options.idleBodyTimeoutMs,
+    });
   }
 
   /** Closes pooled connections once their requests finish. */

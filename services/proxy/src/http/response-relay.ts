@@ -1,0 +1,292 @@
+/**
+ * The response side of a forwarded request: undici hands the upstream response over as it parses it
+ * (head, body chunks, end) and this relay checks it against the content filter and writes it to the
+ * client as it comes. There is no intermediate stream and no pipe: each chunk goes straight to the
+ * client socket, and a full client socket pauses the upstream parser (back-pressure).
+ */
+import type { Span } from '@opentelemetry/api';
+import { SpanStatusCode } from '@opentelemetry/api';
+import { fileTypeFromBuffer } from 'file-type';
+import type { Decision } from '../pipeline.js';
+import { annotate } from '../pipeline.js';
+import type { ContentFilter } from '../policy/compile.js';
+import {
+  dispositionFileName,
+  filterResponse,
+  mediaType,
+  type ResponseFacts,
+  type Verdict,
+} from '../policy/decide.js';
+import { UpstreamError } from '../upstream/upstream.js';
+import {
+  type Exchange,
+  proxyVerdict,
+  sendPage,
+  sendUpstreamError,
+  totalTimeout,
+  withContext,
+} from './exchange.js';
+import { endToEndHeaders, headerValue, withVia } from './headers.js';
+import type { Target } from './target.js';
+
+/** Bytes file-type needs to recognise a format. */
+const SNIFF_BYTES = 4100;
+
+/** The request body was larger than the profile allows (raised while it streams upstream). */
+export class BodyTooLargeError extends Error {
+  override name = 'BodyTooLargeError';
+}
+
+/** undici's controller, reduced to what the relay uses. */
+interface Controller {
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+export interface RelayOptions {
+  target: Target;
+  serverIp: string;
+  decision: Decision;
+  contentFilter: ContentFilter | undefined;
+  /** The upstream client span; ended with the relay. */
+  span: Span;
+  /** Answers a request body that grew past the profile's limit while streaming. */
+  onBodyTooLarge: () => void;
+}
+
+export class ResponseRelay {
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private controller: Controller | null = null;
+  /** Set once the relay is done; undici's echo of an abort the relay made itself is then ignored. */
+  private finished = false;
+  /** The client socket is full: the upstream parser waits for it to drain. */
+  private draining = false;
+  /** The response head waiting for the first body chunk to be sniffed. */
+  private held?: { status: number; headers: ResponseHeaders; facts: ResponseFacts };
+  private contentLength: number | undefined;
+  private readonly limit: number | undefined;
+  /** A stop() that came before undici started the request. */
+  private pendingStop?: Error;
+  private readonly resume = () => {
+    this.draining = false;
+    this.controller?.resume();
+  };
+
+  constructor(
+    private readonly ex: Exchange,
+    private readonly opts: RelayOptions,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+    this.limit = opts.contentFilter?.maxResponseBodySize;
+  }
+
+  /** Stops the upstream exchange; what the client gets is decided in onResponseError. */
+  stop(reason: Error): void {
+    if (this.finished) return;
+    if (this.controller) this.controller.abort(reason);
+    else this.pendingStop = reason;
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.controller = controller;
+    if (this.pendingStop) controller.abort(this.pendingStop);
+  }
+
+  onResponseStart(_controller: Controller, status: number, headers: ResponseHeaders): void {
+    if (status < 200) return; // informational: the final response follows
+    const { ex, opts } = this;
+    this.opts.span.setAttribute('http.response.status_code', status);
+    const declaredType = mediaType(headerValue(headers['content-type']));
+    if (declaredType) ex.tx.contentType = declaredType;
+    const length = headerValue(headers['content-length']);
+    this.contentLength = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
+
+    const filter = opts.contentFilter;
+    if (!filter) {
+      this.writeHead(status, headers);
+      return;
+    }
+    const fileName = dispositionFileName(headerValue(headers['content-disposition']));
+    const facts: ResponseFacts = {
+      ...(declaredType ? { declaredType } : {}),
+      ...(fileName ? { fileName } : {}),
+      ...(this.contentLength !== undefined ? { contentLength: this.contentLength } : {}),
+    };
+    const blocked = filterResponse(filter, facts);
+    if (blocked) {
+      this.block(blocked);
+      return;
+    }
+    const sniffs = filter.blockMimeTypes.length + filter.blockExtensions.size > 0;
+    if (sniffs && ex.req.method !== 'HEAD') this.held = { status, headers, facts };
+    else this.writeHead(status, headers);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.finished) return;
+    const held = this.held;
+    if (!held) {
+      this.write(chunk);
+      return;
+    }
+    // The first chunk (usually 16-64 KiB, or all of a small response) holds the magic bytes of every
+    // format file-type knows; waiting for more would stall slow streams.
+    this.held = undefined;
+    controller.pause();
+    fileTypeFromBuffer(chunk.subarray(0, SNIFF_BYTES)).then(
+      (sniffed) => {
+        if (this.finished) return;
+        const blocked =
+          sniffed &&
+          this.opts.contentFilter &&
+          filterResponse(this.opts.contentFilter, {
+            ...held.facts,
+            sniffed: { mime: sniffed.mime, ext: sniffed.ext },
+          });
+        if (blocked) {
+          this.block(blocked);
+          return;
+        }
+        this.writeHead(held.status, held.headers);
+        this.write(chunk);
+        if (!this.finished && !this.draining) controller.resume();
+      },
+      (err: unknown) => {
+        // not delivered unless inspected: fail closed
+        this.ex.deps.log.error({ err, url: this.ex.tx.url }, 'sniffing the response failed');
+        this.block(proxyVerdict(500, 'WEBFILTER_ERROR', 'The response could not be inspected.'));
+      },
+    );
+  }
+
+  onResponseEnd(): void {
+    if (this.finished) return;
+    const held = this.held;
+    if (held) {
+      this.held = undefined;
+      this.writeHead(held.status, held.headers); // an empty body: nothing to sniff
+    }
+    this.ex.res.end();
+    this.finish();
+  }
+
+  onResponseError(_controller: Controller | null, err: Error): void {
+    if (this.finished) return;
+    const { ex, opts } = this;
+    const { deps, req, res, tx } = ex;
+    this.finish(err);
+    if (ex.closed) {
+      tx.error ??= 'client closed the connection';
+      return;
+    }
+    if (ex.timedOut) {
+      if (res.headersSent) res.destroy();
+      else sendUpstreamError(ex, totalTimeout(deps), opts.target);
+      return;
+    }
+    if (res.headersSent) {
+      // headers are out: the only honest signal left is an incomplete response
+      tx.error ??= `response: ${err.message}`;
+      res.destroy();
+      return;
+    }
+    if (err instanceof BodyTooLargeError || err.cause instanceof BodyTooLargeError) {
+      opts.onBodyTooLarge();
+      return;
+    }
+    if (req.errored) {
+      // the client's body was malformed mid-stream: the upstream got an incomplete request, never a whole one
+      deps.metrics.badRequests.inc({ reason: 'body' });
+      tx.error = `request body: ${req.errored.message}`;
+      res.destroy();
+      return;
+    }
+    const failure =
+      err instanceof UpstreamError
+        ? err
+        : deps.upstream.upstreamFailure(err, opts.serverIp, opts.target.port);
+    deps.metrics.upstreamErrors.inc({ kind: failure.kind });
+    sendUpstreamError(ex, failure, opts.target);
+  }
+
+  private writeHead(status: number, upstreamHeaders: ResponseHeaders): void {
+    const { ex } = this;
+    const headers = withVia(
+      endToEndHeaders(upstreamHeaders as Record<string, string | string[]>),
+      '1.1',
+      ex.deps.config.visibleHostname,
+    );
+    if (this.contentLength !== undefined) headers['content-length'] = String(this.contentLength);
+    // the id that finds this request's trace, for the user's support ticket and for debugging
+    if (ex.tx.traceId) headers['x-moat-trace-id'] = ex.tx.traceId;
+    ex.tx.status = status;
+    ex.res.writeHead(status, headers);
+  }
+
+  private write(chunk: Buffer): void {
+    const { ex } = this;
+    const tx = ex.tx;
+    tx.bytesOut += chunk.length;
+    if (this.limit !== undefined && tx.bytesOut > this.limit) {
+      this.cutOff();
+      return;
+    }
+    if (tx.bytesOut === this.contentLength) {
+      // the whole body is here: end now, so head and body leave in one write
+      ex.res.end(chunk);
+      this.finish();
+      return;
+    }
+    if (!ex.res.write(chunk)) {
+      this.draining = true;
+      this.controller?.pause();
+      ex.res.once('drain', this.resume);
+    }
+  }
+
+  /** A streamed response grew past the profile's limit after its head went out. */
+  private cutOff(): void {
+    const { ex, opts } = this;
+    ex.tx.verdict = withContext(
+      {
+        action: 'block',
+        engine: 'content-filter',
+        tag: 'CONTENT_FILTERING_BLOCKED',
+        status: ex.tx.status,
+        profile: opts.contentFilter?.profile ?? '',
+        reason: `The response exceeded the limit of ${this.limit} bytes and was cut off.`,
+      },
+      opts.decision,
+    );
+    annotate(ex.span, ex.tx.verdict);
+    ex.tx.error ??= 'response body over the configured limit';
+    this.abortUpstream();
+    ex.res.destroy();
+  }
+
+  /** A content verdict before anything was delivered: the upstream is dropped and the page sent. */
+  private block(verdict: Verdict): void {
+    this.abortUpstream();
+    sendPage(this.ex, withContext(verdict, this.opts.decision), this.opts.target);
+  }
+
+  private abortUpstream(): void {
+    const controller = this.controller;
+    this.finish();
+    controller?.abort(new Error('the proxy stopped this response'));
+  }
+
+  private finish(err?: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (err) this.opts.span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+    this.opts.span.end();
+    this.resolveDone();
+  }
+}
