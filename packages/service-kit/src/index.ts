@@ -3,3 +3,12 @@ export { createHealthServer, type HealthServer, type ReadinessCheck } from './he
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
 export { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 export { type ServiceStatus, serveStatus } from './status.js';
+export {
+  isWorkerProcess,
+  type Supervisor,
+  type SupervisorOptions,
+  serveSupervisor,
+  signalWorkers,
+  superviseWorkers,
+  workerIndex,
+} from './workers.js';

@@ -8,6 +8,7 @@ import type { BaseConfig } from './config.js';
 import { createHealthServer, type HealthServer } from './health.js';
 import { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 import { type ServiceStatus, serveStatus } from './status.js';
+import { isWorkerProcess, serveSupervisor } from './workers.js';
 
 export interface ServiceKitOptions {
   service: string;
@@ -36,8 +37,10 @@ export interface ServiceKit {
   readonly registry: Registry;
   readonly health: HealthServer;
   readonly policy: PolicyFollower;
-  /** The port the health/metrics server listens on. */
+  /** The port the health/metrics server listens on (0 in a worker process: its supervisor serves it). */
   readonly httpPort: number;
+  /** In a worker process, tells the supervisor this worker serves; elsewhere does nothing. */
+  announceReady(): void;
   status(): Promise<ServiceStatus>;
   /** Runs before NATS and Redis close (e.g. stop the service's own servers). */
   onShutdown(step: ShutdownStep): void;
@@ -59,15 +62,18 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
   const registry = opts.registry ?? new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
+  // Across worker processes (workers.ts): the oldest version any worker runs, the slowest apply.
   const policyVersion = new Gauge({
     name: 'moat_policy_applied_version',
     help: 'Policy version this instance runs',
     registers: [registry],
+    aggregator: 'min',
   });
   const policyLatency = new Gauge({
     name: 'moat_policy_apply_latency_seconds',
     help: 'Time from storing the applied policy version to this instance applying it',
     registers: [registry],
+    aggregator: 'max',
   });
 
   const redis = new Redis(config.redisUrl, {
@@ -115,7 +121,8 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
     const s = policy.state();
     return s.failed && !s.applied ? `policy ${s.failed.version} failed: ${s.failed.error}` : true;
   });
-  const httpPort = await health.listen(config.httpPort, config.httpHost);
+  // In a worker process the supervisor owns the health/metrics port and asks this process over IPC.
+  const httpPort = isWorkerProcess() ? 0 : await health.listen(config.httpPort, config.httpHost);
 
   const status = async (): Promise<ServiceStatus> => {
     const { ready, checks } = await health.readiness();
@@ -152,7 +159,18 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
     { name: 'flush telemetry', run: () => telemetry.shutdown() },
   ];
   const shutdown = () => runShutdownSteps(log, steps());
-  if (opts.handleSignals !== false) installShutdown(log, steps);
+  // A worker stops when its supervisor says so (SIGTERM); Ctrl-C in a terminal reaches the whole
+  // process group, and the supervisor's SIGTERM would then count as a second signal and cut the drain.
+  if (opts.handleSignals !== false)
+    installShutdown(log, steps, undefined, isWorkerProcess() ? ['SIGTERM'] : ['SIGTERM', 'SIGINT']);
+  const supervisor = serveSupervisor({
+    registry,
+    readiness: () => health.readiness(),
+    onOrphaned: () => {
+      log.error('the supervisor is gone; this worker stops');
+      void shutdown().then(() => process.exit(1));
+    },
+  });
 
   log.info({ httpPort, policyVersion: policy.state().applied?.version ?? 0 }, `${service} kit started`);
   return {
@@ -164,6 +182,7 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
     health,
     policy,
     httpPort,
+    announceReady: () => supervisor.ready(),
     status,
     onShutdown: (step) => void ownSteps.push(step),
     shutdown,

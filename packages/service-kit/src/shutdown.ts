@@ -30,8 +30,16 @@ export async function runShutdownSteps(
   }
 }
 
-/** On SIGTERM or SIGINT runs the steps (see runShutdownSteps), then exits 0. A second signal exits at once with 130. */
-export function installShutdown(log: Logger, steps: () => ShutdownStep[], stepTimeoutMs = 10_000): void {
+/**
+ * On SIGTERM or SIGINT (or the given signals) runs the steps (see runShutdownSteps), then exits 0.
+ * A second signal exits at once with 130.
+ */
+export function installShutdown(
+  log: Logger,
+  steps: () => ShutdownStep[],
+  stepTimeoutMs = 10_000,
+  signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'],
+): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -45,6 +53,5 @@ export function installShutdown(log: Logger, steps: () => ShutdownStep[], stepTi
       process.exit(0);
     });
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (const signal of signals) process.on(signal, onSignal);
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { bool, byteSize, duration, port } from '@moat/config';
 import { baseConfigSchema, loadServiceConfig } from '@moat/service-kit';
 import { z } from 'zod';
@@ -19,6 +20,15 @@ export const proxyConfigSchema = baseConfigSchema.extend({
    * connections across them. One process uses one core; run one per core this way.
    */
   reusePort: bool().default(false),
+  /**
+   * Proxy worker processes on this node (\`auto\`: one per available core). With more than one, this
+   * process supervises them: each binds the proxy ports with SO_REUSEPORT, and the health/metrics
+   * port (served by the supervisor) sums their metrics.
+   */
+  workers: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(256)])
+    .default(1)
+    .transform((n) => (n === 'auto' ? availableParallelism() : n)),
   /** Name in the Via header and on block pages. */
   visibleHostname: z.string().default('moat'),
   /** Zone for clients whose address routes through no zone interface (e.g. a pod network). */

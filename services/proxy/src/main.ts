@@ -1,9 +1,15 @@
 import type { Server } from 'node:net';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
-import { startServiceKit } from '@moat/service-kit';
+import {
+  isWorkerProcess,
+  signalWorkers,
+  startServiceKit,
+  superviseWorkers,
+  workerIndex,
+} from '@moat/service-kit';
 import { Registry } from 'prom-client';
-import { loadProxyConfig } from './config.js';
+import { loadProxyConfig, type ProxyConfig } from './config.js';
 import { ProxyEngine } from './engine.js';
 import { createProxyMetrics } from './observe/metrics.js';
 import { createRecorder } from './observe/recorder.js';
@@ -24,6 +30,7 @@ function listen(
   what: string,
   reusePort: boolean,
 ): Promise<number> {
+  // a worker binds its own socket (exclusive: not through the cluster supervisor) beside its siblings
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
@@ -34,7 +41,7 @@ function listen(
         ),
       ),
     );
-    server.listen({ port, host, reusePort }, () => {
+    server.listen({ port, host, reusePort, exclusive: isWorkerProcess() }, () => {
       const address = server.address();
       resolve(typeof address === 'object' && address ? address.port : port);
     });
@@ -58,8 +65,46 @@ function closeServer(
   });
 }
 
-async function main() {
-  const config = loadProxyConfig();
+/** MOAT_PROXY_WORKERS > 1: this process runs no proxy itself, it supervises the workers. */
+async function supervise(config: ProxyConfig) {
+  if (config.port === 0)
+    throw new Error(
+      'MOAT_PROXY_WORKERS > 1 needs a fixed MOAT_PROXY_PORT: with port 0 every worker would listen on a different port',
+    );
+  const log = createLogger({ service: 'proxy', level: config.logLevel });
+  const supervisor = await superviseWorkers({
+    service: 'proxy',
+    workers: config.workers,
+    httpHost: config.httpHost,
+    httpPort: config.httpPort,
+    log,
+  });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log.info({ signal }, 'stopping workers');
+    void supervisor.stop().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => signalWorkers('SIGHUP'));
+  try {
+    await supervisor.ready();
+  } catch (err) {
+    stopping = true;
+    await supervisor.stop();
+    throw err;
+  }
+  log.info({ workers: config.workers, httpPort: supervisor.httpPort }, 'proxy ready');
+}
+
+async function serve(config: ProxyConfig) {
+  // workers of one supervisor share the configured instance id (e.g. the pod name): tell them apart
+  if (isWorkerProcess()) config.instanceId = `${config.instanceId}-w${workerIndex()}`;
   const log = createLogger({ service: 'proxy', level: config.logLevel });
   const registry = new Registry();
   const metrics = createProxyMetrics(registry);
@@ -87,6 +132,7 @@ async function main() {
       accessLogFormat: config.accessLogFormat,
       eventsAllowed: config.eventsAllowed,
       instance: config.instanceId,
+      sharedOutput: isWorkerProcess(),
     },
     { bus: kit.bus, log, metrics },
   );
@@ -122,7 +168,7 @@ async function main() {
   for (const { name, server, port, what } of wanted) {
     // port 0 turns an interception listener off (the explicit port is always on)
     if (port === 0 && name !== 'explicit') continue;
-    bound[name] = await listen(server, port, config.listenHost, what, config.reusePort);
+    bound[name] = await listen(server, port, config.listenHost, what, config.reusePort || isWorkerProcess());
     listeners.push(server);
   }
 
@@ -138,15 +184,22 @@ async function main() {
   });
   kit.onShutdown({ name: 'close upstream connections', run: () => upstream.close() });
   kit.onShutdown({ name: 'flush access log', run: () => recorder.close() });
+  kit.announceReady();
   log.info(
     {
       ...bound,
       listenHost: config.listenHost,
-      httpPort: kit.httpPort,
+      ...(isWorkerProcess() ? { worker: workerIndex() } : { httpPort: kit.httpPort }),
       policyVersion: engine.policy()?.version ?? 0,
     },
     'proxy ready',
   );
+}
+
+async function main() {
+  const config = loadProxyConfig();
+  if (config.workers > 1 && !isWorkerProcess()) await supervise(config);
+  else await serve(config);
 }
 
 main().catch((err: unknown) => {

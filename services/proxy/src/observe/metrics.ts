@@ -50,6 +50,8 @@ export function createProxyMetrics(registry: Registry) {
       name: 'moat_proxy_url_list_entries',
       help: 'Entries in the loaded URL category lists',
       registers,
+      // every worker process loads the same lists (the memory gauge below does sum up)
+      aggregator: 'max',
     }),
     urlListBytes: new Gauge({
       name: 'moat_proxy_url_list_bytes',

@@ -13,6 +13,11 @@ export interface RecorderOptions {
   accessLogFormat: 'json' | 'squid';
   eventsAllowed: boolean;
   instance: string;
+  /**
+   * Other processes (sibling workers) write to the same log: every write(2) then holds whole lines
+   * and at most PIPE_BUF bytes, so lines never interleave on a shared stdout pipe or file.
+   */
+  sharedOutput?: boolean;
 }
 
 export interface Recorder {
@@ -47,23 +52,72 @@ export function squidLine(
 const EVENT_BATCH_MS = 20;
 /** Access-log lines are written in blocks of this size, and at least once a second. */
 const ACCESS_LOG_BLOCK = 8 * 1024;
+/** Writes up to this size are atomic on a pipe (Linux PIPE_BUF). */
+const PIPE_BUF = 4096;
 
-function openAccessLog(target: string) {
+function openAccessLog(target: string, shared: boolean) {
   if (target === 'off') return undefined;
   return pino.destination({
     dest: target === 'stdout' ? 1 : target,
     sync: false,
     mkdir: true,
-    minLength: ACCESS_LOG_BLOCK,
+    minLength: shared ? PIPE_BUF / 2 : ACCESS_LOG_BLOCK,
+    ...(shared ? { maxWrite: PIPE_BUF } : {}),
   });
+}
+
+/** ISO time of the current millisecond, formatted once per millisecond rather than once per line. */
+function isoClock(): () => string {
+  let ms = 0;
+  let iso = '';
+  return () => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      iso = new Date(now).toISOString();
+    }
+    return iso;
+  };
+}
+
+/**
+ * Metric series the recorder updates on every request, looked up once: prom-client hashes the label
+ * set on every inc()/observe() otherwise.
+ */
+function recorderSeries(metrics: ProxyMetrics) {
+  const requests = new Map<string, ReturnType<ProxyMetrics['requests']['labels']>>();
+  const durations = new Map<string, ReturnType<ProxyMetrics['duration']['labels']>>();
+  return {
+    requests(mode: string, verdict: string, engine: string) {
+      const key = `${mode} ${verdict} ${engine}`;
+      let series = requests.get(key);
+      if (!series) {
+        series = metrics.requests.labels({ mode, verdict, engine });
+        requests.set(key, series);
+      }
+      return series;
+    },
+    duration(verdict: string) {
+      let series = durations.get(verdict);
+      if (!series) {
+        series = metrics.duration.labels({ verdict });
+        durations.set(verdict, series);
+      }
+      return series;
+    },
+    bytesIn: metrics.bytes.labels({ direction: 'in' }),
+    bytesOut: metrics.bytes.labels({ direction: 'out' }),
+  };
 }
 
 export function createRecorder(
   opts: RecorderOptions,
   deps: { bus: Bus; log: Logger; metrics: ProxyMetrics },
 ): Recorder {
-  const destination = openAccessLog(opts.accessLog);
+  const destination = openAccessLog(opts.accessLog, opts.sharedOutput ?? false);
   const { metrics, bus, log } = deps;
+  const series = recorderSeries(metrics);
+  const isoNow = isoClock();
   const flushTimer = destination ? setInterval(() => destination.flush(), 1000) : undefined;
   flushTimer?.unref();
   let pendingEvents: Transaction[] = [];
@@ -83,7 +137,7 @@ export function createRecorder(
     }
     destination.write(
       `${JSON.stringify({
-        time: new Date().toISOString(),
+        time: isoNow(),
         type: 'access',
         mode: tx.mode,
         client: tx.client.ip,
@@ -160,13 +214,14 @@ export function createRecorder(
 
   return {
     record(tx) {
-      metrics.requests.inc({ mode: tx.mode, verdict: tx.verdict.action, engine: tx.verdict.engine });
+      const elapsedMs = performance.now() - tx.startedAt;
+      series.requests(tx.mode, tx.verdict.action, tx.verdict.engine).inc();
       if (tx.mode !== 'connect' && tx.mode !== 'tls-intercept') {
-        metrics.duration.observe({ verdict: tx.verdict.action }, (performance.now() - tx.startedAt) / 1000);
+        series.duration(tx.verdict.action).observe(elapsedMs / 1000);
       }
-      metrics.bytes.inc({ direction: 'in' }, tx.bytesIn);
-      metrics.bytes.inc({ direction: 'out' }, tx.bytesOut);
-      tx.durationMs = Math.round(performance.now() - tx.startedAt);
+      if (tx.bytesIn) series.bytesIn.inc(tx.bytesIn);
+      if (tx.bytesOut) series.bytesOut.inc(tx.bytesOut);
+      tx.durationMs = Math.round(elapsedMs);
       writeAccessLog(tx);
       if (tx.verdict.action === 'block' || opts.eventsAllowed) {
         pendingEvents.push(tx);
