@@ -19,7 +19,7 @@ import {
   run,
 } from './lib/procs.mjs';
 import { markdownTable, scanAccessLog, summarise } from './lib/report.mjs';
-import { ONE_KIB, ONE_MIB, startMoat, startOrigin, startSquid } from './lib/stacks.mjs';
+import { ONE_KIB, ONE_MIB, startMoat, startNodeFloor, startOrigin, startSquid } from './lib/stacks.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const TESTS = ['small', 'large', 'connect', 'idle'];
@@ -35,7 +35,9 @@ and stops them all on exit, Ctrl-C or error.
   --duration S            seconds per measured wrk run (default 10)
   --warmup S              seconds of wrk warm-up before each measured run (default 2)
   --only LIST             tests to run: ${TESTS.join(',')} (default all)
-  --stacks A,B            candidate,baseline (default moat,squid; squid,squid checks the harness)
+  --stacks A,B            candidate,baseline from moat, squid, node-floor (default moat,squid;
+                          squid,squid checks the harness; node-floor is a bare Node forwarder, see README)
+  --squid-workers N       Squid SMP workers (default 1, as shipped); compare with --moat-env MOAT_PROXY_WORKERS=N
   --connections N         connections for 1 KiB responses (default 50)
   --large-connections N   connections for 1 MiB responses (default 8)
   --threads N             wrk threads (default 2)
@@ -87,6 +89,7 @@ function readOptions() {
       warmup: { type: 'string', default: '2' },
       only: { type: 'string', default: TESTS.join(',') },
       stacks: { type: 'string', default: 'moat,squid' },
+      'squid-workers': { type: 'string', default: '1' },
       connections: { type: 'string', default: '50' },
       'large-connections': { type: 'string', default: '8' },
       threads: { type: 'string', default: '2' },
@@ -110,8 +113,10 @@ function readOptions() {
   for (const t of only)
     if (!TESTS.includes(t)) throw new UsageError(`--only: unknown test ${t} (${TESTS.join(', ')})`);
   const stacks = values.stacks.split(',').map((s) => s.trim());
-  if (stacks.length !== 2 || stacks.some((s) => !['moat', 'squid'].includes(s)))
-    throw new UsageError('--stacks takes two of moat, squid, e.g. moat,squid or squid,squid');
+  if (stacks.length !== 2 || stacks.some((s) => !['moat', 'squid', 'node-floor'].includes(s)))
+    throw new UsageError(
+      '--stacks takes two of moat, squid, node-floor, e.g. moat,squid, squid,squid or node-floor,squid',
+    );
   const moatEnv = {};
   for (const kv of values['moat-env']) {
     const i = kv.indexOf('=');
@@ -124,6 +129,7 @@ function readOptions() {
     warmupS: nonNegative('warmup', values.warmup),
     only,
     stacks,
+    squidWorkers: positiveInt('squid-workers', values['squid-workers']),
     connections: positiveInt('connections', values.connections),
     largeConnections: positiveInt('large-connections', values['large-connections']),
     threads: positiveInt('threads', values.threads),
@@ -193,7 +199,15 @@ async function main() {
   if (opts.keepTemp) keepTempDirs();
   const [candidate, baseline] =
     opts.stacks[0] === opts.stacks[1] ? [opts.stacks[0], `${opts.stacks[1]}-b`] : opts.stacks;
-  const titles = { moat: 'Moat', squid: 'Squid', 'squid-b': 'Squid B', 'moat-b': 'Moat B', origin: 'origin' };
+  const titles = {
+    moat: 'Moat',
+    squid: 'Squid',
+    'squid-b': 'Squid B',
+    'moat-b': 'Moat B',
+    'node-floor': 'Node floor',
+    'node-floor-b': 'Node floor B',
+    origin: 'origin',
+  };
   const tmp = makeTempDir();
   log(
     `temp dir ${tmp}; ${os.cpus().length} CPUs, load average ${os
@@ -210,7 +224,8 @@ async function main() {
   const stacks = {};
   const startStack = async (name) => {
     const kind = name.replace(/-b$/, '');
-    if (kind === 'squid') return startSquid(tmp, name);
+    if (kind === 'squid') return startSquid(tmp, name, { workers: opts.squidWorkers });
+    if (kind === 'node-floor') return startNodeFloor(tmp, name);
     const main = join(opts.repo, 'services/proxy/dist/main.js');
     if (!existsSync(main))
       throw new Error(`${main} not found: build the proxy (npx tsc -p services/proxy/tsconfig.json) first`);
@@ -482,6 +497,7 @@ async function main() {
   const accessLogs = {};
   for (const name of [candidate, baseline]) {
     const s = stacks[name];
+    if (!s.accessLog) continue; // node-floor keeps no log
     const scan = await scanAccessLog(s.accessLog, s.accessLogFormat);
     const bad = scan.entries - scan.ok - scan.aborted - scan.unparsed - expectedNon200[name];
     accessLogs[name] = { ...scan, unexpectedNon200: bad };

@@ -1,6 +1,6 @@
 // Load generators: wrk (requests through an explicit proxy or direct), curl through a CONNECT tunnel,
 // and a Node client that parks idle keep-alive connections on a proxy.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -128,11 +128,37 @@ export async function tunnelRun({ proxyPort, originPort, totalBytes, streams }) 
   return { streams, bytes, seconds, mibPerSec: bytes / seconds / 2 ** 20, perStreamMibPerSec: perStream };
 }
 
-/** VmRSS of a process in KiB. */
+/** A process and all its descendants (a supervisor and its workers), from /proc/<pid>/task/<tid>/children. */
+export function processTree(pid) {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${pids[i]}/task`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tasks) {
+      try {
+        const children = readFileSync(`/proc/${pids[i]}/task/${tid}/children`, 'utf8').trim();
+        if (children) pids.push(...children.split(/\s+/).map(Number));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return pids;
+}
+
+/** VmRSS of a process and its descendants (a supervisor and its workers), in KiB. */
 export function rssKiB(pid) {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]);
+  let total = 0;
+  for (const p of processTree(pid)) {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+    if (!m) throw new Error(`no VmRSS for pid ${p}`);
+    total += Number(m[1]);
+  }
+  return total;
 }
 
 /** Established TCP connections whose local port is `port` (the proxy's side of client connections). */
@@ -241,12 +267,19 @@ export async function idleRun({ proxyPort, originPort, pid, count, concurrency =
   }
 }
 
-/** CPU time (user + system) a process has used so far, in milliseconds (clock ticks of 10 ms). */
+/**
+ * CPU time (user + system) a process and its descendants (a supervisor and its workers) have used so
+ * far, in milliseconds (clock ticks of 10 ms).
+ */
 export function cpuMs(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of proc(5) are utime and stime; f[0] is field 3.
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of proc(5) are utime and stime; f[0] is field 3.
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return (ticks * 1000) / CLK_TCK;
 }
 
 const CLK_TCK = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64 and arm64

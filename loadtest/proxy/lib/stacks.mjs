@@ -100,7 +100,7 @@ async function squidVersion() {
  * Squid with -N (one process, no kids), no cache, access log to a file (stdio module, in process),
  * everything else as shipped.
  */
-export async function startSquid(dir, name = 'squid') {
+export async function startSquid(dir, name = 'squid', { workers = 1 } = {}) {
   const root = join(dir, name);
   mkdirSync(root, { recursive: true });
   const port = await freePort();
@@ -119,7 +119,7 @@ logfile_rotate 0
 coredump_dir ${root}
 pinger_enable off
 shutdown_lifetime 1 seconds
-workers 1
+workers ${workers}
 cache deny all
 cache_mem 0 MB
 max_filedescriptors 16384
@@ -140,7 +140,9 @@ http_access deny all
   if (parse.code !== 0) throw new Error(`squid -k parse failed:\n${parse.stderr}${parse.stdout}`);
   const version = await squidVersion();
   const start = async () => {
-    const handle = startProcess(name, SQUID, ['-N', '-f', conf], {
+    // one worker: -N (no kids at all); SMP: --foreground keeps the master and its kids attached
+    const args = workers > 1 ? ['--foreground', '-f', conf] : ['-N', '-f', conf];
+    const handle = startProcess(name, SQUID, args, {
       logDir: root,
       env: cleanEnv(),
       graceMs: 5000,
@@ -151,7 +153,7 @@ http_access deny all
   const stack = {
     name,
     kind: 'squid',
-    version,
+    version: workers > 1 ? `${version}, workers ${workers}` : version,
     port,
     accessLog,
     accessLogFormat: 'squid',
@@ -293,4 +295,40 @@ export async function storePolicy(repo, policyFile, redisUrl) {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The node-floor reference (lib/node-floor.mjs): Node's HTTP server and undici, forwarding with no
+ * policy, logging or events. What a Node.js proxy cannot go below on this machine.
+ */
+export async function startNodeFloor(dir, name = 'node-floor') {
+  const root = join(dir, name);
+  mkdirSync(root, { recursive: true });
+  const port = await freePort();
+  const script = new URL('./node-floor.mjs', import.meta.url).pathname;
+  const start = async () => {
+    const handle = startProcess(name, process.execPath, [script, String(port)], {
+      logDir: root,
+      env: cleanEnv(),
+    });
+    await waitFor(name, () => canConnect(port), { handle });
+    return handle;
+  };
+  const stack = {
+    name,
+    kind: 'node-floor',
+    version: `node-floor (node ${process.version}, undici)`,
+    port,
+    accessLog: null,
+    supportPids: () => [],
+  };
+  stack.handle = await start();
+  stack.pid = stack.handle.pid;
+  stack.stop = () => stack.handle.stop();
+  stack.restart = async () => {
+    await stack.handle.stop();
+    stack.handle = await start();
+    stack.pid = stack.handle.pid;
+  };
+  return stack;
 }
