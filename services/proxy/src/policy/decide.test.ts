@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -158,11 +158,15 @@ describe('decisions', async () => {
       join(dir, 'ipv6_route'),
       'fd000070000100000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     lan0\n',
     );
-    const routes = new RouteTable(dir);
-    assert.equal(routes.interfaceFor('10.70.1.10'), 'lan0');
-    assert.equal(routes.interfaceFor('::ffff:10.70.1.10'), 'lan0');
-    assert.equal(routes.interfaceFor('192.0.2.10'), 'wan0');
-    assert.equal(routes.interfaceFor('fd00:70:1::10'), 'lan0');
-    assert.equal(policy.zoneOfInterface.get('lan0'), 'lan');
+    try {
+      const routes = new RouteTable(dir);
+      assert.equal(routes.interfaceFor('10.70.1.10'), 'lan0');
+      assert.equal(routes.interfaceFor('::ffff:10.70.1.10'), 'lan0');
+      assert.equal(routes.interfaceFor('192.0.2.10'), 'wan0');
+      assert.equal(routes.interfaceFor('fd00:70:1::10'), 'lan0');
+      assert.equal(policy.zoneOfInterface.get('lan0'), 'lan');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
