@@ -159,15 +159,7 @@ http_access deny all
     accessLogFormat: 'squid',
     supportPids: () => [],
   };
-  stack.handle = await start();
-  stack.pid = stack.handle.pid;
-  stack.stop = () => stack.handle.stop();
-  stack.restart = async () => {
-    await stack.handle.stop();
-    stack.handle = await start();
-    stack.pid = stack.handle.pid;
-  };
-  return stack;
+  return running(stack, start);
 }
 
 /**
@@ -297,6 +289,19 @@ export async function storePolicy(repo, policyFile, redisUrl) {
   }
 }
 
+/** Starts a single-process stack and gives it stop() and restart() (the same port, a new process). */
+async function running(stack, start) {
+  stack.handle = await start();
+  stack.pid = stack.handle.pid;
+  stack.stop = () => stack.handle.stop();
+  stack.restart = async () => {
+    await stack.handle.stop();
+    stack.handle = await start();
+    stack.pid = stack.handle.pid;
+  };
+  return stack;
+}
+
 /**
  * The node-floor reference (lib/node-floor.mjs): Node's HTTP server and undici, forwarding with no
  * policy, logging or events. What a Node.js proxy cannot go below on this machine.
@@ -322,13 +327,5 @@ export async function startNodeFloor(dir, name = 'node-floor') {
     accessLog: null,
     supportPids: () => [],
   };
-  stack.handle = await start();
-  stack.pid = stack.handle.pid;
-  stack.stop = () => stack.handle.stop();
-  stack.restart = async () => {
-    await stack.handle.stop();
-    stack.handle = await start();
-    stack.pid = stack.handle.pid;
-  };
-  return stack;
+  return running(stack, start);
 }
