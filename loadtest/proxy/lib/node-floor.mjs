@@ -2,29 +2,14 @@
 // HTTP server, undici's pool upstream (the same client as Moat's), end-to-end headers and Via —
 // with no policy, no URL filtering, no access log, no events and no metrics. It shows what Node's
 // HTTP machinery alone costs on this machine, so Moat's own per-request work can be read off the
-// difference. Usage: node node-floor.mjs <port>
+// difference. Needs the proxy built (it borrows its header rules). Usage: node node-floor.mjs <port>
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { Agent } from 'undici';
+import { endToEndHeaders, withVia } from '../../../services/proxy/dist/http/headers.js';
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'content-length',
-]);
-const endToEnd = (headers) => {
-  const out = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  out.via = '1.1 node-floor';
-  return out;
-};
+// Moat's own header rules (hop-by-hop removal, Via), so the floor does the same header work.
+const endToEnd = (headers) => withVia(endToEndHeaders(headers), '1.1', 'node-floor');
 
 const agent = new Agent({ connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
 const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {

@@ -4,6 +4,7 @@ import {
   chmodSync,
   chownSync,
   closeSync,
+  existsSync,
   ftruncateSync,
   mkdirSync,
   openSync,
@@ -311,6 +312,9 @@ export async function startNodeFloor(dir, name = 'node-floor') {
   mkdirSync(root, { recursive: true });
   const port = await freePort();
   const script = new URL('./node-floor.mjs', import.meta.url).pathname;
+  const headers = new URL('../../../services/proxy/dist/http/headers.js', import.meta.url).pathname;
+  if (!existsSync(headers))
+    throw new Error(`${headers} not found: node-floor uses the proxy's header rules; build the proxy first`);
   const start = async () => {
     const handle = startProcess(name, process.execPath, [script, String(port)], {
       logDir: root,

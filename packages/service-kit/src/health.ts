@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
 
 /** A named readiness condition; resolves to true when ready, or a reason string when not. */
 export type ReadinessCheck = () => Promise<true | string> | true | string;
@@ -30,8 +29,14 @@ async function runCheck(check: ReadinessCheck): Promise<string> {
   }
 }
 
+/** What `/metrics` serves: a prom-client Registry, or anything that renders the same way. */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
 /** `/healthz` (alive), `/readyz` (able to serve), `/metrics` (Prometheus). */
-export function createHealthServer(registry: Registry): HealthServer {
+export function createHealthServer(registry: MetricsSource): HealthServer {
   const checks = new Map<string, ReadinessCheck>();
   let shuttingDown = false;
 

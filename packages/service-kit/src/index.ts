@@ -1,5 +1,10 @@
 export { type BaseConfig, baseConfigSchema, loadServiceConfig } from './config.js';
-export { createHealthServer, type HealthServer, type ReadinessCheck } from './health.js';
+export {
+  createHealthServer,
+  type HealthServer,
+  type MetricsSource,
+  type ReadinessCheck,
+} from './health.js';
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
 export { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 export { type ServiceStatus, serveStatus } from './status.js';

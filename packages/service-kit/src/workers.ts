@@ -8,10 +8,9 @@
  * supervisor itself. A worker that dies is replaced, with a growing delay if it keeps dying.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '@moat/log';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
+import { createHealthServer } from './health.js';
 
 const READINESS_REQ = 'moat:readiness-req';
 const READINESS_RES = 'moat:readiness-res';
@@ -116,10 +115,7 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
     aliveGauge.set({ state: 'down' }, slots.filter((s) => !s.worker).length);
   };
 
-  let firstReady: { resolve: () => void; reject: (err: Error) => void } | undefined;
-  const allReady = new Promise<void>((resolve, reject) => {
-    firstReady = { resolve, reject };
-  });
+  const firstReady = Promise.withResolvers<void>();
 
   const fork = (slot: Slot) => {
     const worker = cluster.fork({ MOAT_WORKER_INDEX: String(slot.index) });
@@ -134,7 +130,7 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
       log.info({ worker: slot.index, pid: worker.process.pid }, 'worker ready');
       if (!started && slots.every((s) => s.ready)) {
         started = true;
-        firstReady?.resolve();
+        firstReady.resolve();
       }
     });
     worker.on('exit', (code, signal) => {
@@ -144,7 +140,7 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
       if (stopping) return;
       if (!started) {
         // dying before every worker was ever ready is a configuration problem: fail the start loudly
-        firstReady?.reject(
+        firstReady.reject(
           new Error(
             `${service} worker ${slot.index} exited before it was ready (${signal ?? `exit code ${code}`}); see its log above`,
           ),
@@ -165,7 +161,7 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
   };
 
   let requestId = 0;
-  const askReadiness = (slot: Slot): Promise<string> => {
+  const askReadiness = (slot: Slot): Promise<true | string> => {
     const worker = slot.worker;
     if (!worker) return Promise.resolve('not running');
     if (!slot.ready) return Promise.resolve('starting');
@@ -185,37 +181,20 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
         clearTimeout(timer);
         worker.off('message', onMessage);
         const failing = Object.entries(m.checks ?? {}).filter(([, v]) => v !== 'ok');
-        resolve(m.ready ? 'ok' : failing.map(([k, v]) => `${k}: ${v}`).join('; ') || 'not ready');
+        resolve(m.ready ? true : failing.map(([k, v]) => `${k}: ${v}`).join('; ') || 'not ready');
       };
       worker.on('message', onMessage);
       worker.send({ type: READINESS_REQ, id });
     });
   };
 
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const json = (status: number, body: unknown) =>
-      void res.writeHead(status, { 'content-type': 'application/json' }).end(`${JSON.stringify(body)}\n`);
-    if (req.method !== 'GET' && req.method !== 'HEAD') json(405, { error: 'use GET' });
-    else if (path === '/healthz') json(200, { status: 'ok' });
-    else if (path === '/readyz') {
-      void Promise.all(slots.map(askReadiness)).then((answers) => {
-        const checks = Object.fromEntries(answers.map((a, i) => [`worker-${i + 1}`, a]));
-        if (stopping) checks.shutdown = 'shutting down';
-        const ready = Object.values(checks).every((v) => v === 'ok');
-        json(ready ? 200 : 503, { ready, checks });
-      });
-    } else if (path === '/metrics') {
-      void Promise.all([aggregator.clusterMetrics(), own.metrics()]).then(
-        ([workers, mine]) => res.writeHead(200, { 'content-type': own.contentType }).end(`${workers}${mine}`),
-        (err: Error) => json(500, { error: err.message }),
-      );
-    } else json(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/metrics'] });
+  // /readyz: every worker answers ready; /metrics: the workers' series summed, then the supervisor's own
+  const health = createHealthServer({
+    contentType: own.contentType,
+    metrics: async () => `${await aggregator.clusterMetrics()}${await own.metrics()}`,
   });
-  const httpPort = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.httpPort, opts.httpHost, () => resolve((server.address() as AddressInfo).port));
-  });
+  for (const slot of slots) health.addCheck(`worker-${slot.index}`, () => askReadiness(slot));
+  const httpPort = await health.listen(opts.httpPort, opts.httpHost);
 
   for (const slot of slots) fork(slot);
   log.info({ workers: opts.workers, httpPort }, `${service} supervisor started`);
@@ -223,9 +202,10 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
   return {
     httpPort,
     readyWorkers: () => slots.filter((s) => s.worker && s.ready).length,
-    ready: () => allReady,
+    ready: () => firstReady.promise,
     async stop() {
       stopping = true;
+      health.setShuttingDown();
       const exits = slots.map((slot) => {
         const worker = slot.worker;
         if (!worker) return Promise.resolve();
@@ -239,8 +219,7 @@ export async function superviseWorkers(opts: SupervisorOptions): Promise<Supervi
         });
       });
       await Promise.all(exits);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await health.close();
     },
   };
 }

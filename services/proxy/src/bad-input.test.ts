@@ -8,19 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Origin,
   type ProxyHarness,
+  permitAllPolicy,
   rawExchange,
   startOrigin,
   startProxyHarness,
   statusOf,
 } from './testing/harness.js';
 
-const POLICY = `
-apiVersion: moat/v1
-kind: Policy
-metadata: { name: bad-input-test }
-securityRules:
-  - { name: all, fromZones: any, toZones: any, source: any, destination: any, service: any, action: permit }
-`;
+const POLICY = permitAllPolicy('bad-input-test');
 
 describe('bad input', () => {
   let origin: Origin;

@@ -2,6 +2,7 @@ import type { Server } from 'node:net';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import {
+  installShutdown,
   isWorkerProcess,
   signalWorkers,
   startServiceKit,
@@ -22,6 +23,8 @@ import { Upstream } from './upstream/upstream.js';
 const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const DRAIN_MS = 10_000;
+/** How long stopping the workers may take, beyond which the supervisor's shutdown step gives up. */
+const WORKERS_STOP_MS = 40_000;
 
 function listen(
   server: Server,
@@ -79,23 +82,12 @@ async function supervise(config: ProxyConfig) {
     httpPort: config.httpPort,
     log,
   });
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(130);
-    stopping = true;
-    log.info({ signal }, 'stopping workers');
-    void supervisor.stop().then(() => {
-      log.info('stopped');
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // one step, long enough for every worker's own drain (the supervisor kills a worker that overruns)
+  installShutdown(log, () => [{ name: 'stop workers', run: () => supervisor.stop() }], WORKERS_STOP_MS);
   process.on('SIGHUP', () => signalWorkers('SIGHUP'));
   try {
     await supervisor.ready();
   } catch (err) {
-    stopping = true;
     await supervisor.stop();
     throw err;
   }

@@ -3,18 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import {
   type Origin,
   type ProxyHarness,
+  permitAllPolicy,
   startOrigin,
   startProxyHarness,
   viaProxy,
 } from './testing/harness.js';
 
-const POLICY = `
-apiVersion: moat/v1
-kind: Policy
-metadata: { name: timeouts-test }
-securityRules:
-  - { name: all, fromZones: any, toZones: any, source: any, destination: any, service: any, action: permit }
-`;
+const POLICY = permitAllPolicy('timeouts-test');
 
 describe('timeouts', () => {
   let origin: Origin;

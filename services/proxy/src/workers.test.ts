@@ -6,18 +6,13 @@ import { runCommand, waitFor } from '@moat/testkit';
 import {
   type Origin,
   type ProxyHarness,
+  permitAllPolicy,
   startOrigin,
   startProxyHarness,
   viaProxy,
 } from './testing/harness.js';
 
-const POLICY = `
-apiVersion: moat/v1
-kind: Policy
-metadata: { name: workers-test }
-securityRules:
-  - { name: all, fromZones: any, toZones: any, source: any, destination: any, service: any, action: permit }
-`;
+const POLICY = permitAllPolicy('workers-test');
 
 /** The direct children of a process (the supervisor's workers). */
 function childrenOf(pid: number): number[] {

@@ -101,6 +101,15 @@ export interface ProxyHarness {
 
 const MAIN = fileURLToPath(new URL('../main.js', import.meta.url));
 
+/** A policy whose one security rule permits everything, with no inspection: plain forwarding. */
+export const permitAllPolicy = (name: string): string => `
+apiVersion: moat/v1
+kind: Policy
+metadata: { name: ${name} }
+securityRules:
+  - { name: all, fromZones: any, toZones: any, source: any, destination: any, service: any, action: permit }
+`;
+
 /** Parses a policy for tests; throws with the violations when it is invalid. */
 export function policyFrom(yaml: string) {
   const parsed = parsePolicyText(yaml, 'test-policy.yaml');
