@@ -1,3 +1,5 @@
+// first: V8 settings that must precede everything else (see service-kit/runtime.ts)
+import '@moat/service-kit/runtime';
 import { rmSync } from 'node:fs';
 import { ServerCredentials } from '@grpc/grpc-js';
 import { consumers, ensureConsumers, ensureStreams, streams } from '@moat/bus';

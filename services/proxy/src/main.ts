@@ -1,3 +1,5 @@
+// first: V8 settings that must precede everything else (see service-kit/runtime.ts)
+import '@moat/service-kit/runtime';
 import type { Server } from 'node:net';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
