@@ -8,7 +8,17 @@ export {
 } from './lab/interception.js';
 export type { LabStatus } from './lab/lab.js';
 export { curlFrom, labDown, labStatus, labUp, probeInNamespace } from './lab/lab.js';
-export { execInNamespaceArgv } from './lab/netns.js';
+export {
+  addNamespace,
+  addVethPair,
+  deleteNamespace,
+  ensureAddress,
+  ensureRoute,
+  execInNamespaceArgv,
+  listNamespaces,
+  setLinkUp,
+  setNamespaceSysctl,
+} from './lab/netns.js';
 export { LAB_PORTS, ORIGIN_LISTEN, ORIGIN_TLS_LISTEN } from './lab/processes.js';
 export { LAB_CA_CERT, LAB_STATE_DIR, labPaths } from './lab/state.js';
 export {

@@ -16,6 +16,7 @@ export {
   expandServices,
   ipFamily,
   isScheduleActive,
+  qosClassIds,
   servicesCover,
   stripMappedV4,
 } from './semantics.js';

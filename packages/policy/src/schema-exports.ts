@@ -13,6 +13,7 @@ export {
 } from './schema/nat.js';
 export {
   type AddressKind,
+  formatIp,
   type IpFamily,
   isAddressLiteral,
   type ParsedAddress,

@@ -92,6 +92,18 @@ export function expandServices(policy: Policy, refs: readonly string[]): Service
   return out;
 }
 
+/** First HTB minor class id given to a QoS class; lower ids are left for the root and inner classes. */
+const FIRST_QOS_CLASS_MINOR = 0x10;
+
+/**
+ * The HTB minor id of each QoS class (major 1): classes in name order from 0x10. The firewall marks
+ * packets with `meta priority set 1:<id>` and the qos service builds classes with the same ids.
+ */
+export function qosClassIds(policy: Policy): Map<string, number> {
+  const names = Object.keys(policy.qos?.classes ?? {}).sort();
+  return new Map(names.map((name, i) => [name, FIRST_QOS_CLASS_MINOR + i]));
+}
+
 /** True when one of the services covers a TCP/UDP connection to `port`. */
 export function servicesCover(
   services: readonly Service[] | undefined,

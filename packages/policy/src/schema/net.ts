@@ -57,7 +57,8 @@ function bits(family: IpFamily): number {
   return family === 4 ? 32 : 128;
 }
 
-function formatIp(family: IpFamily, value: bigint): string {
+/** An address as text (IPv6 compressed as RFC 5952). */
+export function formatIp(family: IpFamily, value: bigint): string {
   if (family === 4) return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join('.');
   const groups = [112n, 96n, 80n, 64n, 48n, 32n, 16n, 0n].map((shift) =>
     ((value >> shift) & 0xffffn).toString(16),

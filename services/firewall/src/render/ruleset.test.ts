@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type Policy, parsePolicyText } from '@moat/policy';
+import { loadExamplePolicy } from '@moat/policy/testing';
+import { runCommand } from '@moat/testkit';
+import { AddressFileError, parseAddressFile } from './addresses.js';
+import { renderRuleset } from './ruleset.js';
+import { intervalElement, mergeIntervals } from './syntax.js';
+
+const canCheck =
+  process.getuid?.() === 0 && (await runCommand('sh', ['-c', 'command -v nft unshare'])).code === 0;
+if (!canCheck) console.error('\n!!!!!!!! SKIPPING nft -c CHECKS: needs root, nft and unshare !!!!!!!!\n');
+
+/** nft's own verdict on a script, in a throwaway network namespace (nothing real is touched). */
+async function nftAccepts(script: string): Promise<void> {
+  const file = `/tmp/moat-fw-check-${process.pid}.nft`;
+  const { writeFileSync, rmSync } = await import('node:fs');
+  writeFileSync(file, script);
+  try {
+    const r = await runCommand('unshare', ['-n', 'nft', '-c', '-f', file]);
+    assert.equal(r.code, 0, `nft refused the ruleset:\n${r.stderr}`);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+function policy(yaml: string): Policy {
+  const r = parsePolicyText(`apiVersion: moat/v1\nkind: Policy\nmetadata: { name: t }\n${yaml}`, 't.yaml');
+  if (!r.ok) throw new Error(JSON.stringify(r.violations));
+  return r.policy;
+}
+
+const ZONES = `
+zones:
+  lan: { interfaces: [lan0] }
+  wan: { interfaces: [wan0] }
+`;
+
+test('render - the example policies render to rulesets nft accepts', { skip: !canCheck }, async () => {
+  for (const name of ['demo', 'full']) {
+    const rendered = renderRuleset(loadExamplePolicy(name).policy, {
+      interception: { httpPort: 3129, tlsPort: 3130 },
+      readFile: () => '192.0.2.1\n2001:db8::/64\n',
+    });
+    assert.ok(rendered.ruleCount > 10);
+    await nftAccepts(rendered.script);
+  }
+});
+
+test('render - one transaction that replaces only Moat’s table', () => {
+  const { script } = renderRuleset(loadExamplePolicy('demo').policy);
+  assert.match(script, /^table inet moat\ndelete table inet moat\ntable inet moat \{\n/);
+  const tables = [...script.matchAll(/\btable (\w+) (\S+)/g)].map((m) => `${m[1]} ${m[2]}`);
+  assert.deepEqual(new Set(tables), new Set(['inet moat']), 'no other table is named');
+});
+
+test('render - intervals merge, and elements are addresses, prefixes or ranges', () => {
+  const v4 = (text: string) => BigInt(text.split('.').reduce((a, o) => a * 256 + Number(o), 0));
+  const merged = mergeIntervals([
+    { first: v4('10.0.0.128'), last: v4('10.0.0.255') },
+    { first: v4('10.0.0.0'), last: v4('10.0.0.127') },
+    { first: v4('10.0.1.5'), last: v4('10.0.1.5') },
+    { first: v4('10.0.1.3'), last: v4('10.0.1.9') },
+  ]);
+  assert.deepEqual(
+    merged.map((i) => intervalElement(4, i)),
+    ['10.0.0.0/24', '10.0.1.3-10.0.1.9'],
+  );
+  assert.equal(
+    intervalElement(6, { first: 0x20010db8n << 96n, last: (0x20010db8n << 96n) + 0xffffn }),
+    '2001:db8::/112',
+  );
+});
+
+test('render - an address file with a bad line is refused, naming the file and line', () => {
+  assert.throws(
+    () => parseAddressFile('/lists/bad.txt', '# ok\n192.0.2.1\n192.0.2.300\n'),
+    (err: unknown) =>
+      err instanceof AddressFileError && /\/lists\/bad\.txt:3: .*192\.0\.2\.300/.test(err.message),
+  );
+  assert.throws(() => parseAddressFile('/lists/names.txt', 'example.com\n'), /:1: .*DNS name/);
+});
+
+test('render - a rule applies to the families its addresses have', () => {
+  const { script } = renderRuleset(
+    policy(`${ZONES}
+objects:
+  addresses: { v6-only: "2001:db8::/64" }
+securityRules:
+  - { name: six, fromZones: lan, toZones: wan, source: any, destination: v6-only, service: https, action: permit }
+`),
+  );
+  const rules = script.split('\n').filter((line) => line.includes('"rule six"'));
+  assert.equal(rules.length, 1);
+  assert.match(rules[0] as string, /ip6 daddr 2001:db8::\/64 tcp dport 443 accept/);
+});
+
+test('render - interception: the first matching rule decides, as in the forward chain', () => {
+  const { script } = renderRuleset(
+    policy(`${ZONES}
+utmPolicies:
+  web: { http: {}, https: {} }
+securityRules:
+  - { name: no-inspection, fromZones: lan, toZones: wan, source: any, destination: any, service: http, action: permit }
+  - { name: inspected, fromZones: lan, toZones: wan, source: any, destination: any, service: [http, https], action: permit, utmPolicy: web }
+`),
+    { interception: { httpPort: 3129, tlsPort: 3130 } },
+  );
+  const nat = script.slice(script.indexOf('chain nat_prerouting'), script.indexOf('chain filter_input'));
+  const lines = nat.split('\n').map((l) => l.trim());
+  const first80 = lines.find((l) => l.includes('tcp dport 80'));
+  assert.match(
+    first80 ?? '',
+    /accept comment "rule no-inspection"/,
+    'port 80 belongs to the first rule: no redirect',
+  );
+  assert.ok(lines.some((l) => /tcp dport 443 redirect to :3130 comment "rule inspected"/.test(l)));
+});
+
+test('render - a DNS-name address is reported, not silently dropped', () => {
+  const rendered = renderRuleset(
+    policy(`${ZONES}
+objects:
+  addresses: { updates: updates.example.com }
+securityRules:
+  - { name: updates, fromZones: lan, toZones: wan, source: any, destination: updates, service: https, action: permit }
+`),
+  );
+  assert.match(rendered.warnings.join('\n'), /rule updates: DNS-name addresses \(updates\.example\.com\)/);
+});
+
+test('render - QoS classes mark packets with the class ids both services derive (name order from 1:10)', () => {
+  const { script } = renderRuleset(
+    policy(`${ZONES}
+securityRules:
+  - { name: voice, fromZones: lan, toZones: wan, source: any, destination: any, service: any, action: permit, qosClass: voice }
+qos:
+  interfaces: { wan0: { egressRate: 100mbit, defaultClass: bulk } }
+  classes:
+    voice: { rate: 10mbit, priority: 0 }
+    bulk: { rate: 10mbit }
+`),
+  );
+  assert.match(script, /meta priority set 1:11 accept comment "rule voice"/);
+});

@@ -1,0 +1,417 @@
+/**
+ * The policy as ONE nftables table (family inet, named `moat`), as a script that `nft -f` runs as a
+ * single transaction: create the table if missing, delete it, define it again. Either all of it
+ * applies or nothing changes, and no other table is ever touched.
+ *
+ * Chains, in packet order:
+ * - filter_prerouting: anti-spoofing (reverse-path check on zone interfaces).
+ * - nat_prerouting: port forwards (DNAT, with hairpin), then transparent-proxy interception
+ *   (redirect of web traffic that a permit rule with a UTM policy matches).
+ * - filter_input: traffic to the gateway itself, by each zone's host-inbound services.
+ * - filter_forward: the security rules in order, stateful, default deny.
+ * - nat_postrouting: source NAT rules in order, and the masquerade that makes hairpin work.
+ *
+ * Every rule carries `comment "rule <name>"`: a policy rule's name, or a built-in one (default,
+ * input, invalid-state, anti-spoofing). Counters are read back by it.
+ */
+import { expandServices, type Policy, qosClassIds, type SecurityRule, servicesCover } from '@moat/policy';
+import {
+  AddressCompiler,
+  type AddressList,
+  type NamedAddressSet,
+  namedSetDefinition,
+  type ReadFile,
+} from './addresses.js';
+import { type FlowMatch, flowMatches, type HookContext, type ZoneMatch, zoneMatches } from './flows.js';
+import { serviceMatches } from './services.js';
+import { anonymousSet, familyKeyword, quote } from './syntax.js';
+
+export const DEFAULT_TABLE = 'moat';
+
+/** Prefix of every log line the firewall writes for a denied flow; the rule name follows. */
+export const DENY_LOG_PREFIX = 'moat-deny';
+
+export interface InterceptionPorts {
+  /** The proxy's transparent HTTP port on the gateway (tcp/80 from clients is redirected to it). */
+  httpPort: number;
+  /** The proxy's intercepted-TLS port (tcp/443). */
+  tlsPort: number;
+}
+
+export interface RenderOptions {
+  table?: string;
+  /** nflog group denied flows are logged to (the firewall service reads it). */
+  logGroup?: number;
+  /** Denied-flow log lines per second, at most (a flood must not flood the log). */
+  logRatePerSecond?: number;
+  /** Redirect web traffic to the proxy; omit when no proxy runs on the gateway. */
+  interception?: InterceptionPorts;
+  /** Reads address-set files (large blocklists). */
+  readFile?: ReadFile;
+}
+
+export interface RenderedRuleset {
+  table: string;
+  script: string;
+  /** nft rules in the table (a policy rule can need several). */
+  ruleCount: number;
+  sets: { name: string; file: string; elements: number }[];
+  /** What the policy asks for that this ruleset cannot do, said plainly (also logged). */
+  warnings: string[];
+}
+
+const noFiles: ReadFile = (path) => {
+  throw new Error(`no file reader given (needed for ${path})`);
+};
+
+/** Renders the policy. Throws AddressFileError when an address file cannot be read or parsed. */
+export function renderRuleset(policy: Policy, options: RenderOptions = {}): RenderedRuleset {
+  return new RulesetBuilder(policy, options).build();
+}
+
+class RulesetBuilder {
+  private readonly table: string;
+  private readonly addresses: AddressCompiler;
+  private readonly warnings: string[] = [];
+  private readonly qosIds: Map<string, number>;
+  private readonly logGroup: number;
+  private readonly logRate: number;
+  private ruleCount = 0;
+
+  constructor(
+    private readonly policy: Policy,
+    private readonly options: RenderOptions,
+  ) {
+    this.table = options.table ?? DEFAULT_TABLE;
+    this.addresses = new AddressCompiler(policy, options.readFile ?? noFiles);
+    this.qosIds = qosClassIds(policy);
+    this.logGroup = options.logGroup ?? 1;
+    this.logRate = options.logRatePerSecond ?? 50;
+  }
+
+  build(): RenderedRuleset {
+    const chains = [
+      this.chain(
+        'filter_prerouting',
+        'filter hook prerouting priority raw; policy accept',
+        this.antiSpoofing(),
+      ),
+      this.chain('nat_prerouting', 'nat hook prerouting priority dstnat; policy accept', [
+        ...this.portForwards(),
+        ...this.interception(),
+      ]),
+      this.chain('filter_input', 'filter hook input priority filter; policy drop', this.input()),
+      this.chain('filter_forward', 'filter hook forward priority filter; policy drop', this.forward()),
+      this.chain('nat_postrouting', 'nat hook postrouting priority srcnat; policy accept', [
+        ...this.sourceNat(),
+        ...this.hairpinMasquerade(),
+      ]),
+    ];
+    const sets: NamedAddressSet[] = this.addresses.namedSets();
+    const t = this.table;
+    const script = `table inet ${t}
+delete table inet ${t}
+table inet ${t} {
+${sets.map(namedSetDefinition).join('')}${chains.join('')}}
+`;
+    return {
+      table: t,
+      script,
+      ruleCount: this.ruleCount,
+      sets: sets.map((set) => ({ name: set.name, file: set.file, elements: set.elements.length })),
+      warnings: this.warnings,
+    };
+  }
+
+  private chain(name: string, hook: string, rules: string[]): string {
+    this.ruleCount += rules.length;
+    const body = rules.map((rule) => `    ${rule}\n`).join('');
+    return `  chain ${name} {\n    type ${hook};\n${body}  }\n`;
+  }
+
+  /** Every zone-bound interface. */
+  private zoneInterfaces(): string[] {
+    return [...new Set(Object.values(this.policy.zones).flatMap((zone) => zone.interfaces))].sort();
+  }
+
+  // ---------------------------------------------------------------------------------- anti-spoofing
+
+  private antiSpoofing(): string[] {
+    const interfaces = this.zoneInterfaces();
+    if (interfaces.length === 0) return [];
+    const on = `iifname ${anonymousSet(interfaces.map(quote))}`;
+    return [
+      // DHCP clients ask before they have an address: their source has no route back
+      `${on} ip saddr 0.0.0.0 udp sport 68 udp dport 67 accept`,
+      // no route back to the source through the interface it came in by: a spoofed source
+      `${on} fib saddr . iif oif missing counter drop ${this.comment('anti-spoofing')}`,
+    ];
+  }
+
+  // --------------------------------------------------------------------------------------- the rules
+
+  private enabledRules(): SecurityRule[] {
+    return this.policy.securityRules.filter((rule) => !rule.disabled);
+  }
+
+  private flowsOf(
+    rule: {
+      name: string;
+      fromZones: string[];
+      toZones?: string[];
+      source: string[];
+      destination: string[];
+    },
+    services: ReturnType<typeof serviceMatches>,
+    context: HookContext,
+  ): FlowMatch[] {
+    const source = this.compileAddresses(rule.name, rule.source);
+    const destination = this.compileAddresses(rule.name, rule.destination);
+    const from = this.zones(rule.name, rule.fromZones);
+    const to = rule.toZones ? this.zones(rule.name, rule.toZones) : undefined;
+    return flowMatches({ from, ...(to ? { to } : {}), source, destination, services }, context);
+  }
+
+  private compileAddresses(ruleName: string, refs: string[]): AddressList {
+    const list = this.addresses.compile(refs);
+    if (list.dnsNames.length > 0) {
+      this.warn(
+        `rule ${ruleName}: DNS-name addresses (${list.dnsNames.join(', ')}) are not resolved by the firewall yet; the rule matches its other addresses only`,
+      );
+    }
+    return list;
+  }
+
+  private zones(ruleName: string, zones: string[]): ZoneMatch[] {
+    const matches = zoneMatches(this.policy, zones, this.addresses);
+    if (matches.length === 0) {
+      this.warn(
+        `rule ${ruleName}: zones ${zones.join(', ')} have no interfaces and the policy has no VPN pools, so the rule can never match`,
+      );
+    }
+    return matches;
+  }
+
+  private warn(message: string): void {
+    if (!this.warnings.includes(message)) this.warnings.push(message);
+  }
+
+  private comment(ruleName: string): string {
+    return `comment ${quote(`rule ${ruleName}`)}`;
+  }
+
+  /** A limited log statement for denied flows, in its own rule so the limit does not gate the drop. */
+  private logDenied(match: string, ruleName: string): string {
+    const prefix = quote(`${DENY_LOG_PREFIX} ${ruleName}: `.slice(0, 127));
+    return `${match}${match ? ' ' : ''}limit rate ${this.logRate}/second burst ${this.logRate * 2} packets log prefix ${prefix} group ${this.logGroup}`;
+  }
+
+  private forward(): string[] {
+    const rules = [
+      'ct state established,related accept',
+      `ct state invalid counter drop ${this.comment('invalid-state')}`,
+    ];
+    for (const rule of this.enabledRules()) {
+      const services = serviceMatches(expandServices(this.policy, rule.service));
+      for (const flow of this.flowsOf(rule, services, 'forward')) rules.push(...this.verdicts(rule, flow));
+    }
+    rules.push(this.logDenied('', 'default'));
+    rules.push(`counter drop ${this.comment('default')}`);
+    return rules;
+  }
+
+  private verdicts(rule: SecurityRule, flow: FlowMatch): string[] {
+    const match = flow.text ? `${flow.text} ` : '';
+    const counter = rule.counter ? 'counter ' : '';
+    const comment = this.comment(rule.name);
+    if (rule.action === 'permit') {
+      const out: string[] = [];
+      if (rule.rateLimit) {
+        const burst = rule.rateLimit.burst === undefined ? '' : ` burst ${rule.rateLimit.burst} packets`;
+        out.push(`${match}limit rate over ${rule.rateLimit.rate}${burst} counter drop ${comment}`);
+      }
+      const qos = rule.qosClass ? this.qosIds.get(rule.qosClass) : undefined;
+      const mark = qos === undefined ? '' : `meta priority set 1:${qos.toString(16)} `;
+      out.push(`${match}${counter}${mark}accept ${comment}`);
+      return out;
+    }
+    const out: string[] = [];
+    if (rule.log?.sessionInit) out.push(this.logDenied(flow.text, rule.name));
+    const verdict =
+      rule.action === 'deny' ? 'drop' : flow.protocol === 'tcp' ? 'reject with tcp reset' : 'reject';
+    out.push(`${match}${counter}${verdict} ${comment}`);
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ the gateway itself
+
+  private input(): string[] {
+    const rules = [
+      'iif lo accept',
+      'ct state established,related accept',
+      `ct state invalid counter drop ${this.comment('invalid-state')}`,
+      // connections the prerouting chain redirected to a local service (the proxy) were permitted there
+      'ct status dnat accept comment "redirected to a local service"',
+      'meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept comment "IPv6 neighbour discovery"',
+    ];
+    for (const [zone, definition] of Object.entries(this.policy.zones)) {
+      if (definition.hostInboundServices.length === 0) continue;
+      const services = serviceMatches(expandServices(this.policy, definition.hostInboundServices));
+      const name = `host-inbound ${zone}`;
+      const flows = this.flowsOf(
+        { name, fromZones: [zone], source: ['any'], destination: ['any'] },
+        services,
+        'input',
+      );
+      for (const flow of flows) rules.push(`${flow.text} accept ${this.comment(name)}`);
+    }
+    rules.push(this.logDenied('', 'input'));
+    rules.push(`counter drop ${this.comment('input')}`);
+    return rules;
+  }
+
+  // --------------------------------------------------------------------------------------------- NAT
+
+  private portForwards(): string[] {
+    const rules: string[] = [];
+    for (const forward of this.policy.nat.destination.filter((rule) => !rule.disabled)) {
+      const services = serviceMatches(expandServices(this.policy, [forward.service]));
+      const server = this.resolveAddress(forward.translateTo.address);
+      const publicAddress = forward.destinationAddress
+        ? this.resolveAddress(forward.destinationAddress)
+        : undefined;
+      const internalZones = Object.keys(this.policy.zones).filter(
+        (zone) => !forward.fromZones.includes(zone),
+      );
+      const entries: [string, string[]][] = [[forward.name, forward.fromZones]];
+      if (forward.hairpin && internalZones.length > 0)
+        entries.push([`${forward.name} (hairpin)`, internalZones]);
+      for (const [name, fromZones] of entries) {
+        const flows = this.flowsOf(
+          { name, fromZones, source: forward.source, destination: ['any'] },
+          services,
+          'prerouting',
+        );
+        for (const flow of flows) {
+          for (const family of flow.family ? [flow.family] : ([4, 6] as const)) {
+            const target = server.family === family ? server.text : undefined;
+            if (!target) continue;
+            const daddr = publicAddress
+              ? publicAddress.family === family
+                ? `${familyKeyword(family)} daddr ${publicAddress.text}`
+                : undefined
+              : 'fib daddr type local';
+            if (daddr === undefined) continue;
+            const port = forward.translateTo.port;
+            const to =
+              port === undefined ? target : family === 6 ? `[${target}]:${port}` : `${target}:${port}`;
+            rules.push(
+              `meta nfproto ${family === 4 ? 'ipv4' : 'ipv6'} ${flow.text} ${daddr} dnat ${familyKeyword(family)} to ${to} ${this.comment(name)}`,
+            );
+          }
+        }
+      }
+    }
+    return rules;
+  }
+
+  /** The masquerade that sends a hairpinned connection's replies back through the gateway. */
+  private hairpinMasquerade(): string[] {
+    const rules: string[] = [];
+    for (const forward of this.policy.nat.destination.filter((rule) => !rule.disabled && rule.hairpin)) {
+      const server = this.resolveAddress(forward.translateTo.address);
+      const internalZones = Object.keys(this.policy.zones).filter(
+        (zone) => !forward.fromZones.includes(zone),
+      );
+      const interfaces = internalZones.flatMap((zone) => this.policy.zones[zone]?.interfaces ?? []);
+      if (interfaces.length === 0) continue;
+      rules.push(
+        `iifname ${anonymousSet(interfaces.map(quote))} ct status dnat ${familyKeyword(server.family)} daddr ${server.text} masquerade ${this.comment(`${forward.name} (hairpin)`)}`,
+      );
+    }
+    return rules;
+  }
+
+  private sourceNat(): string[] {
+    const rules: string[] = [];
+    for (const snat of this.policy.nat.source.filter((rule) => !rule.disabled)) {
+      const services = serviceMatches(expandServices(this.policy, snat.service));
+      const flows = this.flowsOf(
+        {
+          name: snat.name,
+          fromZones: snat.fromZones,
+          ...(snat.toZones ? { toZones: snat.toZones } : {}),
+          source: snat.source,
+          destination: snat.destination,
+        },
+        services,
+        'postrouting',
+      );
+      const egress = snat.egressInterface ? ` oifname ${quote(snat.egressInterface)}` : '';
+      const comment = this.comment(snat.name);
+      const translation = snat.translation;
+      for (const flow of flows) {
+        const match = `${flow.text}${egress}`.trim();
+        const prefix = match ? `${match} ` : '';
+        if (translation === 'masquerade') rules.push(`${prefix}masquerade ${comment}`);
+        else if (translation === 'none') rules.push(`${prefix}accept ${comment}`);
+        else {
+          const pool = this.resolveAddress(translation.pool);
+          if (flow.family !== undefined && flow.family !== pool.family) continue;
+          const persistent = translation.persistent ? ' persistent' : '';
+          const nfproto = flow.family ? '' : `meta nfproto ${pool.family === 4 ? 'ipv4' : 'ipv6'} `;
+          rules.push(
+            `${nfproto}${prefix}snat ${familyKeyword(pool.family)} to ${pool.text}${persistent} ${comment}`,
+          );
+        }
+      }
+    }
+    return rules;
+  }
+
+  /** A single address, prefix or range: a literal, or the name of an address object. */
+  private resolveAddress(ref: string): { family: 4 | 6; text: string } {
+    const literal = this.policy.objects.addresses[ref]?.address ?? ref;
+    const list = this.addresses.compileLiterals([literal]);
+    for (const family of [4, 6] as const) {
+      const element = list.byFamily[family].elements[0];
+      if (element !== undefined) return { family, text: element };
+    }
+    throw new Error(`${ref} is not an address the firewall can translate to`);
+  }
+
+  // ------------------------------------------------------------------------------------ interception
+
+  /**
+   * Web traffic that a permit rule with a UTM policy for http (https) matches goes to the proxy. The
+   * first rule that matches a flow decides, as in the forward chain: a rule that matches but does
+   * not inspect ends the chain for that flow (accept here means "no redirect").
+   */
+  private interception(): string[] {
+    const ports = this.options.interception;
+    if (!ports) return [];
+    const rules: string[] = [];
+    const enabled = this.enabledRules();
+    const lastInspecting = enabled.findLastIndex(
+      (rule) => this.inspects(rule, 'http') || this.inspects(rule, 'https'),
+    );
+    for (const rule of enabled.slice(0, lastInspecting + 1)) {
+      const services = expandServices(this.policy, rule.service);
+      for (const [protocol, port, target] of [
+        ['http', 80, ports.httpPort],
+        ['https', 443, ports.tlsPort],
+      ] as const) {
+        if (!servicesCover(services, 'tcp', port)) continue;
+        const flows = this.flowsOf(rule, [{ text: `tcp dport ${port}`, protocol: 'tcp' }], 'prerouting');
+        const verdict = this.inspects(rule, protocol) ? `redirect to :${target}` : 'accept';
+        for (const flow of flows) rules.push(`${flow.text} ${verdict} ${this.comment(rule.name)}`);
+      }
+    }
+    return rules;
+  }
+
+  private inspects(rule: SecurityRule, protocol: 'http' | 'https'): boolean {
+    if (rule.action !== 'permit' || !rule.utmPolicy) return false;
+    return this.policy.utmPolicies[rule.utmPolicy]?.[protocol] !== undefined;
+  }
+}
