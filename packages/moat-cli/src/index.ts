@@ -1,11 +1,5 @@
 /** Public surface of @moat/cli for other packages' lab tests and tooling. */
 export { CliError } from './errors.js';
-export {
-  type InterceptionPorts,
-  interceptWebTraffic,
-  LAB_INTERCEPT_TABLE,
-  removeInterception,
-} from './lab/interception.js';
 export type { LabStatus } from './lab/lab.js';
 export { curlFrom, labDown, labStatus, labUp, probeInNamespace } from './lab/lab.js';
 export {

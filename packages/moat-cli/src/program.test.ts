@@ -6,7 +6,7 @@ import { resolveLabNamespace } from './lab/commands.js';
 import { createProgram, type ProgramDeps } from './program.js';
 import { silentReporter } from './report.js';
 import { findOnPath } from './run.js';
-import { SERVICES, selectServices } from './services.js';
+import { SERVICES, selectDevServices, selectServices } from './services.js';
 import { runMoat } from './testing/cli-process.js';
 
 function program(overrides: Partial<ProgramDeps> = {}) {
@@ -112,6 +112,23 @@ describe('cli', () => {
       () => selectServices('control,nope'),
       (error: unknown) =>
         error instanceof CliError && /'nope'/.test(error.message) && /control/.test(error.hint ?? ''),
+    );
+  });
+
+  test('cli - moat dev never starts a service that changes the kernel, and says why when asked to', () => {
+    const names = selectDevServices(undefined).map((s) => s.name);
+    assert.ok(names.includes('proxy'));
+    assert.ok(!names.includes('firewall'), 'the firewall runs in the lab only');
+    assert.ok(
+      selectServices(undefined).some((s) => s.name === 'firewall'),
+      'the lab starts it',
+    );
+    assert.throws(
+      () => selectDevServices('control,firewall'),
+      (error: unknown) =>
+        error instanceof CliError &&
+        /firewall: lab only/.test(error.message) &&
+        /moat lab up/.test(error.hint ?? ''),
     );
   });
 

@@ -35,6 +35,11 @@ export interface ServiceDefinition {
   /** Entry point relative to packageDir. */
   entry: string;
   defaultPorts: ServicePorts;
+  /**
+   * The service owns kernel state (nftables, qdiscs): it runs in the lab, inside moat-gw, and never
+   * under `moat dev`, which runs on the host itself.
+   */
+  labOnly?: boolean;
   env(ctx: ServiceContext): Record<string, string>;
 }
 
@@ -79,6 +84,20 @@ export const SERVICES: readonly ServiceDefinition[] = [
           }),
     }),
   },
+  {
+    name: 'firewall',
+    packageDir: 'services/firewall',
+    entry: 'dist/main.js',
+    defaultPorts: { http: 9403 },
+    labOnly: true,
+    env: (ctx) => ({
+      ...sharedEnv(ctx),
+      MOAT_FIREWALL_HTTP_PORT: String(ctx.ports.http),
+      // the proxy's transparent ports in moat-gw (see the proxy entry)
+      MOAT_FIREWALL_INTERCEPT_HTTP_PORT: '3129',
+      MOAT_FIREWALL_INTERCEPT_TLS_PORT: '3130',
+    }),
+  },
 ];
 
 /** How to start a service: `node --enable-source-maps services/<name>/dist/main.js`, from the repo root (as the images do). */
@@ -111,6 +130,22 @@ export function selectServices(
     });
   }
   return registry.filter((service) => names.includes(service.name));
+}
+
+/** The services `moat dev` may start: it runs on the host, so none that own kernel state. */
+export function selectDevServices(
+  selection: string | boolean | undefined,
+  registry: readonly ServiceDefinition[] = SERVICES,
+): ServiceDefinition[] {
+  const selected = selectServices(selection, registry);
+  const labOnly = selected.filter((service) => service.labOnly);
+  if (typeof selection === 'string' && labOnly.length > 0) {
+    throw new CliError(`${labOnly.map((s) => s.name).join(', ')}: lab only`, {
+      hint: 'these services change the kernel (nftables, qdiscs): run them in the lab with `moat lab up`, never on the host',
+      exitCode: 2,
+    });
+  }
+  return selected.filter((service) => !service.labOnly);
 }
 
 /** Fails before anything starts if a selected service has not been compiled yet. */

@@ -3,85 +3,21 @@
  * from the client side and from the server side. Needs root, nft and curl; says so loudly otherwise.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { parsePolicyText } from '@moat/policy';
-import { type ManagedProcess, runCommand, startProcess, waitFor } from '@moat/testkit';
+import { type ManagedProcess, runCommand } from '@moat/testkit';
 import { Firewall } from './firewall.js';
 import { applyScript, listRuleset, NftError } from './nft.js';
+import { curlFrom, packetTestSkipReason, startEchoServers } from './testing/packets.js';
+import { testPolicy, writeBlocklist } from './testing/policies.js';
 import { ADDR, createTopology, NS, removeTopology } from './testing/topology.js';
 
-const ECHO_SERVER = fileURLToPath(new URL('./testing/echo-server.js', import.meta.url));
 const inGateway = { command: ['ip', 'netns', 'exec', NS.gw, 'nft'] };
 
-async function skipReason(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'not root: needs network namespaces and nftables';
-  for (const tool of ['nft', 'curl', 'ip']) {
-    const found = await runCommand('sh', ['-c', `command -v ${tool}`]);
-    if (found.code !== 0) return `${tool} is not installed (scripts/setup.sh installs it)`;
-  }
-  return undefined;
-}
-const reason = await skipReason();
+const reason = await packetTestSkipReason();
 if (reason) console.error(`\n!!!!!!!! SKIPPING FIREWALL PACKET TESTS: ${reason} !!!!!!!!\n`);
-
-/** curl from a namespace: the response body, or `curl:<exit code>` when no response came. */
-async function curlFrom(ns: string, url: string): Promise<string> {
-  const r = await runCommand('ip', ['netns', 'exec', ns, 'curl', '-sS', '-m', '2', url], {
-    timeoutMs: 10_000,
-  });
-  return r.code === 0 ? r.stdout.trim() : `curl:${r.code}`;
-}
-
-/** A blocklist file of `count` addresses in 100.64.0.0/10 (none of the test's), plus `extra`. */
-function writeBlocklist(dir: string, count: number, extra: string[]): string {
-  const lines = ['# generated for the firewall tests'];
-  for (let i = 0; i < count; i++) {
-    const n = 0x64400000 + i * 3; // every third address, so entries do not merge into prefixes
-    lines.push([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'));
-  }
-  lines.push(...extra);
-  const file = join(dir, 'blocklist.txt');
-  writeFileSync(file, `${lines.join('\n')}\n`);
-  return file;
-}
-
-function testPolicy(blocklist: string, description = 'firewall packet tests') {
-  const text = `
-apiVersion: moat/v1
-kind: Policy
-metadata: { name: fw-test, description: ${JSON.stringify(description)} }
-zones:
-  lan: { interfaces: [lan0], hostInboundServices: [ping] }
-  wan: { interfaces: [wan0] }
-objects:
-  addresses:
-    lan-net: 10.71.1.0/24
-    server: ${ADDR.client}
-    public: ${ADDR.gwWan}
-  addressSets:
-    blocklist: { file: ${blocklist} }
-  services:
-    web-8080: { protocol: tcp, ports: 8080 }
-    app: { protocol: tcp, ports: 8000 }
-    app-public: { protocol: tcp, ports: 8443 }
-securityRules:
-  - { name: block-listed, fromZones: lan, toZones: wan, source: any, destination: blocklist, service: any, action: deny, log: { sessionInit: true }, counter: true }
-  - { name: lan-web, fromZones: lan, toZones: wan, source: lan-net, destination: any, service: web-8080, action: permit, counter: true }
-  - { name: published-app, fromZones: [wan, lan], toZones: lan, source: any, destination: server, service: app, action: permit, counter: true }
-nat:
-  source:
-    - { name: masquerade, fromZones: lan, egressInterface: wan0, translation: masquerade }
-  destination:
-    - { name: app, fromZones: wan, destinationAddress: public, service: app-public, translateTo: { address: server, port: 8000 }, hairpin: true }
-`;
-  const parsed = parsePolicyText(text, 'fw-test.yaml');
-  if (!parsed.ok) throw new Error(`test policy invalid: ${JSON.stringify(parsed.violations)}`);
-  return parsed.policy;
-}
 
 describe('firewall with real packets', { skip: reason }, () => {
   let dir: string;
@@ -93,28 +29,7 @@ describe('firewall with real packets', { skip: reason }, () => {
     dir = mkdtempSync(join(tmpdir(), 'moat-fw-'));
     blocklist = writeBlocklist(dir, 100_000, [ADDR.listed]);
     await createTopology();
-    for (const [ns, listen] of [
-      [
-        NS.wan,
-        [`${ADDR.server}:8080`, `${ADDR.server}:9090`, `${ADDR.listed}:8080`, `${ADDR.unlisted}:8080`],
-      ],
-      [NS.lan, [`${ADDR.client}:8000`]],
-    ] as const) {
-      const server = startProcess(`echo-${ns}`, 'ip', [
-        'netns',
-        'exec',
-        ns,
-        process.execPath,
-        ECHO_SERVER,
-        ...listen,
-      ]);
-      servers.push(server);
-      await waitFor(
-        `echo server in ${ns}`,
-        async () => server.output().split('listening').length > listen.length,
-        { proc: server },
-      );
-    }
+    servers.push(...(await startEchoServers()));
   });
 
   after(async () => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Policy } from '@moat/policy';
-import { applyScript, type NftOptions, queryJson } from './nft.js';
+import { applyScript, checkScript, type NftOptions, queryJson } from './nft.js';
 import type { ReadFile } from './render/addresses.js';
 import { DEFAULT_TABLE, type RenderedRuleset, type RenderOptions, renderRuleset } from './render/ruleset.js';
 
@@ -25,6 +25,8 @@ export interface RuleCounter {
 }
 
 export interface FirewallOptions {
+  /** `check` asks nft whether it would accept each ruleset and changes nothing (default `apply`). */
+  mode?: 'apply' | 'check';
   nft?: NftOptions;
   render?: Omit<RenderOptions, 'readFile'>;
   readFile?: ReadFile;
@@ -51,7 +53,8 @@ export class Firewall {
     const rendering = performance.now();
     const changed = rendered.script !== this.applied;
     if (changed) {
-      await applyScript(rendered.script, this.options.nft);
+      if (this.options.mode === 'check') await checkScript(rendered.script, this.options.nft);
+      else await applyScript(rendered.script, this.options.nft);
       this.applied = rendered.script;
     }
     return {
@@ -64,14 +67,16 @@ export class Firewall {
     };
   }
 
-  /** Deletes Moat's table (a no-op when it is not there). */
+  /** Deletes Moat's table (a no-op when it is not there, or in check mode). */
   async remove(): Promise<void> {
+    if (this.options.mode === 'check') return;
     await applyScript(`table inet ${this.table}\ndelete table inet ${this.table}\n`, this.options.nft);
     this.applied = undefined;
   }
 
   /** Packet and byte counters per policy rule, summed over the nft rules that implement it. */
   async counters(): Promise<Map<string, RuleCounter>> {
+    if (this.options.mode === 'check' || this.applied === undefined) return new Map();
     const listing = (await queryJson(['list', 'table', 'inet', this.table], this.options.nft)) as {
       nftables?: { rule?: { comment?: string; expr?: Record<string, unknown>[] } }[];
     };

@@ -1,7 +1,8 @@
 /**
  * The proxy's acceptance, in the lab, the way a new user meets it: `moat lab up`, `moatctl apply`
  * of the demo policy, then curl in moat-lan — through the explicit proxy and, with no proxy
- * configured, through interception — and the blocked request's trace at the lab's collector.
+ * configured, through interception (the firewall service redirects web traffic that the demo's
+ * clients-web rule inspects) — and the blocked request's trace at the lab's collector.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { interceptWebTraffic, LAB_CA_CERT, LAB_NAMESPACES, labPaths, removeInterception } from '@moat/cli';
+import { LAB_CA_CERT, LAB_NAMESPACES, labPaths } from '@moat/cli';
 import { type CollectedSpan, parseOtlpJsonLines, runCommand } from '@moat/testkit';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -69,7 +70,6 @@ describe('proxy in the lab', { skip: reason }, () => {
     assert.equal(apply.code, 0, `moatctl apply failed:\n${apply.stdout}\n${apply.stderr}`);
   });
   after(async () => {
-    await removeInterception().catch(() => undefined);
     await runCommand(MOAT, ['lab', 'down'], { timeoutMs: 60_000 });
   });
 
@@ -94,7 +94,21 @@ describe('proxy in the lab', { skip: reason }, () => {
   });
 
   test('lab - interception: with no proxy configured, HTTP is filtered and HTTPS is spliced or refused by SNI', async () => {
-    await interceptWebTraffic({ httpPort: 3129, tlsPort: 3130 });
+    const table = await runCommand('ip', [
+      'netns',
+      'exec',
+      LAB_NAMESPACES.gw,
+      'nft',
+      'list',
+      'table',
+      'inet',
+      'moat',
+    ]);
+    assert.match(
+      table.stdout,
+      /tcp dport 80 redirect to :3129 comment "rule clients-web"/,
+      'the firewall applied the demo policy',
+    );
     const allowed = await curl('http://allowed.test/');
     assert.equal(allowed.status, 200, allowed.stderr);
     const blocked = await curl('http://casino.test/');
@@ -113,7 +127,6 @@ describe('proxy in the lab', { skip: reason }, () => {
   });
 
   test('lab - interception: a Host header that does not match the dialled address is refused (409)', async () => {
-    await interceptWebTraffic({ httpPort: 3129, tlsPort: 3130 });
     const forged = await curl('http://192.0.2.10/', '-H', 'Host: no-such-site.invalid');
     assert.equal(forged.status, 409);
     assert.match(forged.body, /does not resolve|cannot be resolved/);

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { parsePort, parseSeconds } from '../options.js';
 import type { ProgramDeps } from '../program.js';
-import { selectServices } from '../services.js';
+import { selectDevServices } from '../services.js';
 import { defaultDevDir, runDev } from './dev.js';
 
 /** `moat dev` — wiring from flags to dev.ts. */
@@ -18,7 +18,10 @@ export function registerDevCommand(program: Command, deps: ProgramDeps): void {
         .env('MOAT_DEV_BASE_PORT')
         .argParser(parsePort),
     )
-    .option('--services <names>', 'comma-separated services to start (default: every registered service)')
+    .option(
+      '--services <names>',
+      'comma-separated services to start (default: every service that does not change the kernel)',
+    )
     .option('--no-services', 'start only NATS and Redis')
     .addOption(
       new Option('--dir <path>', 'working directory for NATS/Redis data (wiped at start)')
@@ -45,7 +48,7 @@ export function registerDevCommand(program: Command, deps: ProgramDeps): void {
         readyTimeout: number;
         stopTimeout: number;
       }) => {
-        const services = selectServices(opts.services, deps.registry);
+        const services = selectDevServices(opts.services, deps.registry);
         const code = await runDev({
           services,
           registry: deps.registry,

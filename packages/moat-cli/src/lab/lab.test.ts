@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +9,6 @@ import { isRunning } from '../proc.js';
 import { findOnPath } from '../run.js';
 import { MOAT_WITH_FAKE_BIN, runMoat } from '../testing/cli-process.js';
 import { ETC_NETNS, labHostsFile } from './hosts.js';
-import { interceptWebTraffic, LAB_INTERCEPT_TABLE, removeInterception } from './interception.js';
 import type { LabStatus } from './lab.js';
 import { otelCollectorBinary } from './processes.js';
 import { LAB_CA_CERT, LAB_STATE_DIR } from './state.js';
@@ -159,60 +158,6 @@ describe('lab', { skip: reason }, () => {
     // Real validation: without the lab CA, curl refuses the certificate (exit 60).
     const untrusted = await curlIn('lan', 'https://origin.test/healthz');
     assert.equal(untrusted.code, 60, untrusted.stderr);
-  });
-
-  test('lab - interception fixture redirects LAN web traffic in moat-gw, idempotently, and goes away', async () => {
-    const httpPort = 39_129;
-    const tlsPort = 39_130;
-    const listTable = () =>
-      runCommand('ip', ['netns', 'exec', 'moat-gw', 'nft', 'list', 'table', 'inet', LAB_INTERCEPT_TABLE]);
-    // A stand-in proxy in moat-gw: answers plain HTTP, and says when a connection reaches its TLS port.
-    const proxy = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        'moat-gw',
-        process.execPath,
-        '-e',
-        `const net = require('node:net');
-         net.createServer((s) => s.end('HTTP/1.1 200 OK\\r\\ncontent-length: 12\\r\\nconnection: close\\r\\n\\r\\nintercepted\\n')).listen(${httpPort});
-         net.createServer((s) => { console.log('tls connection'); s.destroy(); }).listen(${tlsPort}, () => console.log('ready'));`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let output = '';
-    proxy.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    try {
-      await interceptWebTraffic({ httpPort, tlsPort: 1 });
-      await interceptWebTraffic({ httpPort, tlsPort });
-      const table = await listTable();
-      assert.equal(table.code, 0, table.stderr);
-      assert.match(table.stdout, new RegExp(`iifname "lan0" tcp dport 80 redirect to :${httpPort}`));
-      assert.match(table.stdout, new RegExp(`iifname "lan0" tcp dport 443 redirect to :${tlsPort}`));
-      assert.equal(table.stdout.match(/redirect/g)?.length, 2, 'installing twice replaced the rules');
-
-      const deadline = Date.now() + 10_000;
-      while (!output.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      for (const family of ['-4', '-6']) {
-        const page = await curlIn('lan', 'http://casino.test/', family);
-        assert.equal(page.stdout, 'intercepted\n', `${family}: ${page.stderr}`);
-      }
-      await curlIn('lan', 'https://bank.test/', '--cacert', LAB_CA_CERT);
-      assert.match(output, /tls connection/, 'tcp/443 from the LAN reached the TLS port');
-      // The gateway's own outbound traffic is not intercepted.
-      const fromGw = await curlIn('gw', `http://${LAB_ADDRESSES.origin}/healthz`);
-      assert.equal(fromGw.stdout, 'ok\n');
-    } finally {
-      proxy.kill('SIGKILL');
-      await removeInterception();
-    }
-    assert.notEqual((await listTable()).code, 0, 'the table is gone');
-    await removeInterception(); // removing twice is fine
-    const direct = await curlIn('lan', 'http://casino.test/healthz');
-    assert.equal(direct.stdout, 'ok\n', 'without the fixture the LAN reaches the origin again');
   });
 
   test('lab - services get the lab environment (NATS/Redis in moat-gw, host-visible socket dir)', async () => {

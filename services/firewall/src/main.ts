@@ -1,0 +1,80 @@
+// first: V8 settings that must precede everything else (see service-kit/runtime.ts)
+import '@moat/service-kit/runtime';
+import { ConfigError } from '@moat/config';
+import { createLogger } from '@moat/log';
+import { startServiceKit } from '@moat/service-kit';
+import { Registry } from 'prom-client';
+import { loadFirewallConfig } from './config.js';
+import { type ApplyOutcome, Firewall } from './firewall.js';
+import { createFirewallMetrics } from './metrics.js';
+
+const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
+
+async function main() {
+  const config = loadFirewallConfig();
+  const log = createLogger({ service: 'firewall', level: config.logLevel });
+  const registry = new Registry();
+  const interception =
+    config.interceptHttpPort > 0 && config.interceptTlsPort > 0
+      ? { httpPort: config.interceptHttpPort, tlsPort: config.interceptTlsPort }
+      : undefined;
+  const firewall = new Firewall({
+    mode: config.mode,
+    ...(config.netns ? { nft: { command: ['ip', 'netns', 'exec', config.netns, 'nft'] } } : {}),
+    render: { table: config.table, logGroup: config.logGroup, ...(interception ? { interception } : {}) },
+  });
+  const metrics = createFirewallMetrics(registry, firewall);
+  let last: (ApplyOutcome & { version: number }) | undefined;
+
+  const kit = await startServiceKit({
+    service: 'firewall',
+    version: VERSION,
+    config,
+    log,
+    registry,
+    // A refused ruleset throws: nft applied nothing, the running table stays, and the kit reports
+    // the failure (moatctl apply --wait prints nft's message).
+    applyPolicy: async (record) => {
+      const outcome = await firewall.apply(record.policy);
+      metrics.applied(outcome);
+      last = { ...outcome, version: record.version };
+      for (const warning of outcome.warnings) log.warn({ version: record.version }, warning);
+      log.info(
+        {
+          version: record.version,
+          changed: outcome.changed,
+          rules: outcome.ruleCount,
+          sets: outcome.sets,
+          renderMs: Math.round(outcome.renderMs),
+          applyMs: Math.round(outcome.applyMs),
+          mode: config.mode,
+        },
+        outcome.changed ? `ruleset for policy v${record.version} applied` : 'ruleset unchanged',
+      );
+    },
+    details: () => ({
+      mode: config.mode,
+      table: `inet ${config.table}`,
+      ...(config.netns ? { netns: config.netns } : {}),
+      interception: interception ?? 'off',
+      ...(last
+        ? {
+            rules: last.ruleCount,
+            sets: last.sets,
+            warnings: last.warnings,
+            applyMs: Math.round(last.applyMs),
+          }
+        : {}),
+    }),
+  });
+  // Stopping the service leaves the last ruleset in the kernel: a restarting firewall must not
+  // open the gateway. `moat lab down` deletes the namespace, and with it the table.
+  kit.log.info({ httpPort: kit.httpPort, mode: config.mode, table: config.table }, 'firewall ready');
+}
+
+main().catch((err: unknown) => {
+  console.error(
+    err instanceof ConfigError ? err.message : `firewall failed to start: ${(err as Error).message}`,
+  );
+  process.exit(1);
+});

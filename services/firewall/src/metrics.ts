@@ -1,0 +1,60 @@
+/** The firewall's Prometheus metrics. Rule counters are read from nft when /metrics is scraped. */
+import { Gauge, type Registry } from 'prom-client';
+import type { ApplyOutcome, Firewall } from './firewall.js';
+
+export function createFirewallMetrics(registry: Registry, firewall: Firewall) {
+  const rules = new Gauge({
+    name: 'moat_firewall_rules',
+    help: 'nft rules in the applied table (a policy rule can need several)',
+    registers: [registry],
+  });
+  const setElements = new Gauge({
+    name: 'moat_firewall_set_elements',
+    help: 'Elements in each address set loaded from a file',
+    labelNames: ['set', 'file'],
+    registers: [registry],
+  });
+  const applySeconds = new Gauge({
+    name: 'moat_firewall_apply_seconds',
+    help: 'Time the last ruleset took to render and to apply',
+    labelNames: ['phase'],
+    registers: [registry],
+  });
+  const warnings = new Gauge({
+    name: 'moat_firewall_policy_warnings',
+    help: 'Things the applied policy asks for that the firewall cannot do yet (see the log)',
+    registers: [registry],
+  });
+  const collectCounter = (field: 'packets' | 'bytes') =>
+    async function collect(this: Gauge) {
+      this.reset();
+      for (const [rule, counter] of await firewall.counters().catch(() => new Map())) {
+        this.set({ rule }, counter[field]);
+      }
+    };
+  new Gauge({
+    name: 'moat_firewall_rule_packets',
+    help: 'Packets counted by each policy rule (and the built-in default, input, invalid-state, anti-spoofing)',
+    labelNames: ['rule'],
+    registers: [registry],
+    collect: collectCounter('packets'),
+  });
+  new Gauge({
+    name: 'moat_firewall_rule_bytes',
+    help: 'Bytes counted by each policy rule',
+    labelNames: ['rule'],
+    registers: [registry],
+    collect: collectCounter('bytes'),
+  });
+
+  return {
+    applied(outcome: ApplyOutcome): void {
+      rules.set(outcome.ruleCount);
+      setElements.reset();
+      for (const set of outcome.sets) setElements.set({ set: set.name, file: set.file }, set.elements);
+      applySeconds.set({ phase: 'render' }, outcome.renderMs / 1000);
+      applySeconds.set({ phase: 'apply' }, outcome.applyMs / 1000);
+      warnings.set(outcome.warnings.length);
+    },
+  };
+}

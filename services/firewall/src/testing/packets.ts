@@ -1,0 +1,54 @@
+/** Shared pieces of the firewall's packet tests: what they need, the echo servers, curl. */
+import { fileURLToPath } from 'node:url';
+import { type ManagedProcess, runCommand, startProcess, waitFor } from '@moat/testkit';
+import { ADDR, NS } from './topology.js';
+
+const ECHO_SERVER = fileURLToPath(new URL('./echo-server.js', import.meta.url));
+
+/** Why the packet tests cannot run here, or undefined when they can. */
+export async function packetTestSkipReason(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'not root: needs network namespaces and nftables';
+  for (const tool of ['nft', 'curl', 'ip']) {
+    const found = await runCommand('sh', ['-c', `command -v ${tool}`]);
+    if (found.code !== 0) return `${tool} is not installed (scripts/setup.sh installs it)`;
+  }
+  return undefined;
+}
+
+/** curl from a namespace: the response body, or `curl:<exit code>` when no response came. */
+export async function curlFrom(ns: string, url: string): Promise<string> {
+  const r = await runCommand('ip', ['netns', 'exec', ns, 'curl', '-sS', '-m', '2', url], {
+    timeoutMs: 10_000,
+  });
+  return r.code === 0 ? r.stdout.trim() : `curl:${r.code}`;
+}
+
+/**
+ * Echo servers on the server side (tcp/8080 and 9090 on the server address, 8080 on the listed and
+ * unlisted addresses) and behind the gateway (tcp/8000 on the client, the port forward's target).
+ */
+export async function startEchoServers(): Promise<ManagedProcess[]> {
+  const servers: ManagedProcess[] = [];
+  for (const [ns, listen] of [
+    [NS.wan, [`${ADDR.server}:8080`, `${ADDR.server}:9090`, `${ADDR.listed}:8080`, `${ADDR.unlisted}:8080`]],
+    [NS.lan, [`${ADDR.client}:8000`]],
+  ] as const) {
+    const server = startProcess(`echo-${ns}`, 'ip', [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      ECHO_SERVER,
+      ...listen,
+    ]);
+    servers.push(server);
+    await waitFor(
+      `echo server in ${ns}`,
+      async () => server.output().split('listening').length > listen.length,
+      {
+        proc: server,
+      },
+    );
+  }
+  return servers;
+}
