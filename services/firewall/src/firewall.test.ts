@@ -88,6 +88,47 @@ describe('firewall with real packets', { skip: reason }, () => {
     assert.equal(await curlFrom(NS.lan, `http://${ADDR.unlisted}:8080/`), 'curl:28', 'the new list applies');
   });
 
+  test('firewall - a rule change keeps an unchanged blocklist set, and the new rules apply', async () => {
+    await firewall.apply(testPolicy(blocklist));
+    assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:9090/`), /^curl:/);
+    const open9090 =
+      '  - { name: allow-9090, fromZones: lan, toZones: wan, source: any, destination: any, service: tcp-9090, action: permit }';
+    const outcome = await firewall.apply(testPolicy(blocklist, 'with 9090', open9090));
+    assert.equal(outcome.changed, true);
+    assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:9090/`), /^peer=/, 'the new rule applies');
+    assert.equal(
+      await curlFrom(NS.lan, `http://${ADDR.listed}:8080/`),
+      'curl:28',
+      'the kept set still blocks',
+    );
+    const set = await runCommand('ip', [
+      'netns',
+      'exec',
+      NS.gw,
+      'nft',
+      'list',
+      'set',
+      'inet',
+      'moat',
+      outcome.sets[0]?.name ?? '',
+    ]);
+    assert.equal(
+      (set.stdout.match(/100\.64\./g) ?? []).length > 1000,
+      true,
+      'the set still holds its entries',
+    );
+  });
+
+  test('firewall - a restarted firewall takes over the table the kernel kept, sets included', async () => {
+    await firewall.apply(testPolicy(blocklist));
+    const restarted = new Firewall({ nft: inGateway });
+    const outcome = await restarted.apply(testPolicy(blocklist, 'after a restart'));
+    assert.equal(outcome.changed, true, 'a new process applies once');
+    assert.equal(await curlFrom(NS.lan, `http://${ADDR.listed}:8080/`), 'curl:28');
+    assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:8080/`), /^peer=/);
+    assert.equal((await restarted.apply(testPolicy(blocklist))).changed, false);
+  });
+
   test('firewall - a ruleset nft refuses leaves the running one in place and returns nft’s message', async () => {
     await firewall.apply(testPolicy(blocklist));
     const running = await listRuleset(inGateway);

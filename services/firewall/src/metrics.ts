@@ -28,13 +28,14 @@ export function createFirewallMetrics(registry: Registry, firewall: Firewall) {
   const collectCounter = (field: 'packets' | 'bytes') =>
     async function collect(this: Gauge) {
       this.reset();
-      for (const [rule, counter] of await firewall.counters().catch(() => new Map())) {
+      // one nft listing serves both gauges of a scrape
+      for (const [rule, counter] of await firewall.counters(5000).catch(() => new Map())) {
         this.set({ rule }, counter[field]);
       }
     };
   new Gauge({
     name: 'moat_firewall_rule_packets',
-    help: 'Packets counted by each policy rule (and the built-in default, input, invalid-state, anti-spoofing)',
+    help: 'Packets counted by each policy rule (and the built-in default, input, invalid-state, anti-spoofing); not read while file-backed sets hold over 200,000 entries',
     labelNames: ['rule'],
     registers: [registry],
     collect: collectCounter('packets'),

@@ -4,7 +4,7 @@ import { type Policy, parsePolicyText } from '@moat/policy';
 import { loadExamplePolicy } from '@moat/policy/testing';
 import { runCommand } from '@moat/testkit';
 import { AddressFileError, parseAddressFile } from './addresses.js';
-import { renderRuleset } from './ruleset.js';
+import { renderRuleset, updateScript } from './ruleset.js';
 import { intervalElement, mergeIntervals } from './syntax.js';
 
 const canCheck =
@@ -142,4 +142,43 @@ qos:
 `),
   );
   assert.match(script, /meta priority set 1:11 accept comment "rule voice"/);
+});
+
+test('render - an update keeps unchanged sets, refills changed ones and deletes unused ones', () => {
+  const yaml = (file: string) =>
+    policy(`${ZONES}
+objects:
+  addressSets: { bad: { file: ${file} } }
+securityRules:
+  - { name: block, fromZones: lan, toZones: wan, source: any, destination: bad, service: any, action: deny }
+`);
+  const lists: Record<string, string> = { '/a.txt': '192.0.2.1\n', '/b.txt': '198.51.100.1\n' };
+  const readFile = (path: string) => lists[path] as string;
+  const first = renderRuleset(yaml('/a.txt'), { readFile });
+  const [set] = first.namedSets;
+  assert.ok(set);
+  const applied = { chains: first.chainNames, sets: new Map([[set.name, set.digest]]) };
+
+  const same = updateScript(renderRuleset(yaml('/a.txt'), { readFile }), applied);
+  assert.match(same, /^flush table inet moat\n/);
+  assert.doesNotMatch(same, /add element|flush set|delete set/, 'an unchanged set is not touched');
+
+  lists['/a.txt'] = '192.0.2.1\n192.0.2.7\n';
+  const refilled = updateScript(renderRuleset(yaml('/a.txt'), { readFile }), applied);
+  assert.match(
+    refilled,
+    new RegExp(
+      `flush set inet moat ${set.name}\\nadd element inet moat ${set.name} \\{\\n  192\\.0\\.2\\.1,\\n  192\\.0\\.2\\.7\\n\\}`,
+    ),
+  );
+
+  const other = updateScript(renderRuleset(yaml('/b.txt'), { readFile }), applied);
+  assert.match(other, new RegExp(`delete set inet moat ${set.name}`));
+  assert.match(other, /add element inet moat f\w+_4a \{\n {2}198\.51\.100\.1\n\}/);
+
+  const stale = updateScript(renderRuleset(yaml('/a.txt'), { readFile }), {
+    chains: [...first.chainNames, 'from_an_older_version'],
+    sets: new Map(),
+  });
+  assert.match(stale, /delete chain inet moat from_an_older_version/);
 });

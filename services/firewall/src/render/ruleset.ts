@@ -17,9 +17,11 @@
 import { expandServices, type Policy, qosClassIds, type SecurityRule, servicesCover } from '@moat/policy';
 import {
   AddressCompiler,
+  type AddressFileCache,
   type AddressList,
+  addElementsCommand,
   type NamedAddressSet,
-  namedSetDefinition,
+  namedSetDeclaration,
   type ReadFile,
 } from './addresses.js';
 import { type FlowMatch, flowMatches, type HookContext, type ZoneMatch, zoneMatches } from './flows.js';
@@ -48,16 +50,56 @@ export interface RenderOptions {
   interception?: InterceptionPorts;
   /** Reads address-set files (large blocklists). */
   readFile?: ReadFile;
+  /** Parsed address files kept between renders (an unchanged file is not parsed again). */
+  fileCache?: AddressFileCache;
 }
 
 export interface RenderedRuleset {
   table: string;
+  /**
+   * The whole table from scratch: create if missing, delete, define, fill the sets. Used for the
+   * first apply of a process and for checks; updateScript() is the cheaper way after that.
+   */
   script: string;
+  /** The chains and their rules as one `table inet <name> { … }` block, without the sets. */
+  chains: string;
+  chainNames: string[];
+  namedSets: NamedAddressSet[];
   /** nft rules in the table (a policy rule can need several). */
   ruleCount: number;
   sets: { name: string; file: string; elements: number }[];
   /** What the policy asks for that this ruleset cannot do, said plainly (also logged). */
   warnings: string[];
+}
+
+/** What Moat's table holds in the kernel: its chains, and each named set with its content digest. */
+export interface TableState {
+  chains: string[];
+  sets: ReadonlyMap<string, string | undefined>;
+}
+
+/**
+ * The script that turns the table as it is (`current`) into this ruleset, in one transaction: every
+ * rule is replaced, but a set whose content did not change is kept as it is, so a policy change does
+ * not reload a million-entry blocklist. (Deleting and recreating a big set in one transaction is
+ * also what the kernel does slowest of all.)
+ */
+export function updateScript(rendered: RenderedRuleset, current: TableState): string {
+  const t = `inet ${rendered.table}`;
+  const wanted = new Map(rendered.namedSets.map((set) => [set.name, set]));
+  const lines = [`flush table ${t}`];
+  // chains this version no longer defines (an emptied base chain would still apply its policy)
+  for (const name of current.chains)
+    if (!rendered.chainNames.includes(name)) lines.push(`delete chain ${t} ${name}`);
+  for (const name of current.sets.keys()) if (!wanted.has(name)) lines.push(`delete set ${t} ${name}`);
+  const applied = current.sets;
+  let fills = '';
+  for (const set of rendered.namedSets) {
+    if (applied.has(set.name) && applied.get(set.name) === set.digest) continue;
+    if (applied.has(set.name)) fills += `flush set ${t} ${set.name}\n`;
+    fills += addElementsCommand('inet', rendered.table, set);
+  }
+  return `${lines.join('\n')}\n${rendered.chains}${fills}`;
 }
 
 const noFiles: ReadFile = (path) => {
@@ -83,40 +125,45 @@ class RulesetBuilder {
     private readonly options: RenderOptions,
   ) {
     this.table = options.table ?? DEFAULT_TABLE;
-    this.addresses = new AddressCompiler(policy, options.readFile ?? noFiles);
+    this.addresses = new AddressCompiler(policy, options.readFile ?? noFiles, options.fileCache);
     this.qosIds = qosClassIds(policy);
     this.logGroup = options.logGroup ?? 1;
     this.logRate = options.logRatePerSecond ?? 50;
   }
 
   build(): RenderedRuleset {
+    const chainNames: string[] = [];
+    const chain = (name: string, hook: string, rules: string[]) => {
+      chainNames.push(name);
+      return this.chain(name, hook, rules);
+    };
     const chains = [
-      this.chain(
-        'filter_prerouting',
-        'filter hook prerouting priority raw; policy accept',
-        this.antiSpoofing(),
-      ),
-      this.chain('nat_prerouting', 'nat hook prerouting priority dstnat; policy accept', [
+      chain('filter_prerouting', 'filter hook prerouting priority raw; policy accept', this.antiSpoofing()),
+      chain('nat_prerouting', 'nat hook prerouting priority dstnat; policy accept', [
         ...this.portForwards(),
         ...this.interception(),
       ]),
-      this.chain('filter_input', 'filter hook input priority filter; policy drop', this.input()),
-      this.chain('filter_forward', 'filter hook forward priority filter; policy drop', this.forward()),
-      this.chain('nat_postrouting', 'nat hook postrouting priority srcnat; policy accept', [
+      chain('filter_input', 'filter hook input priority filter; policy drop', this.input()),
+      chain('filter_forward', 'filter hook forward priority filter; policy drop', this.forward()),
+      chain('nat_postrouting', 'nat hook postrouting priority srcnat; policy accept', [
         ...this.sourceNat(),
         ...this.hairpinMasquerade(),
       ]),
     ];
     const sets: NamedAddressSet[] = this.addresses.namedSets();
     const t = this.table;
+    const declarations = sets.map(namedSetDeclaration).join('');
     const script = `table inet ${t}
 delete table inet ${t}
 table inet ${t} {
-${sets.map(namedSetDefinition).join('')}${chains.join('')}}
-`;
+${declarations}${chains.join('')}}
+${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
     return {
       table: t,
       script,
+      chains: `table inet ${t} {\n${declarations}${chains.join('')}}\n`,
+      chainNames,
+      namedSets: sets,
       ruleCount: this.ruleCount,
       sets: sets.map((set) => ({ name: set.name, file: set.file, elements: set.elements.length })),
       warnings: this.warnings,

@@ -18,7 +18,12 @@ export function writeBlocklist(dir: string, count: number, extra: string[]): str
 }
 
 /** The packet tests' policy (as YAML text and validated): see firewall.test.ts for what each rule is for. */
-export function testPolicyText(blocklist: string, description = 'firewall packet tests'): string {
+export function testPolicyText(
+  blocklist: string,
+  description = 'firewall packet tests',
+  /** Extra security rules (YAML list items), placed first. */
+  extraRules = '',
+): string {
   const text = `
 apiVersion: moat/v1
 kind: Policy
@@ -37,7 +42,9 @@ objects:
     web-8080: { protocol: tcp, ports: 8080 }
     app: { protocol: tcp, ports: 8000 }
     app-public: { protocol: tcp, ports: 8443 }
+    tcp-9090: { protocol: tcp, ports: 9090 }
 securityRules:
+${extraRules}
   - { name: block-listed, fromZones: lan, toZones: wan, source: any, destination: blocklist, service: any, action: deny, log: { sessionInit: true }, counter: true }
   - { name: lan-web, fromZones: lan, toZones: wan, source: lan-net, destination: any, service: web-8080, action: permit, counter: true }
   - { name: published-app, fromZones: [wan, lan], toZones: lan, source: any, destination: server, service: app, action: permit, counter: true }
@@ -50,8 +57,8 @@ nat:
   return text;
 }
 
-export function testPolicy(blocklist: string, description?: string): Policy {
-  const parsed = parsePolicyText(testPolicyText(blocklist, description), 'fw-test.yaml');
+export function testPolicy(blocklist: string, description?: string, extraRules?: string): Policy {
+  const parsed = parsePolicyText(testPolicyText(blocklist, description, extraRules), 'fw-test.yaml');
   if (!parsed.ok) throw new Error(`test policy invalid: ${JSON.stringify(parsed.violations)}`);
   return parsed.policy;
 }
