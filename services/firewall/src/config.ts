@@ -29,6 +29,10 @@ export const firewallConfigSchema = baseConfigSchema.extend({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected a network namespace name (see `ip netns list`)')
     .optional(),
+  /** The ulogd binary that reads denied flows from nflog (Debian: ulogd2, ulogd2-json); `off` reports none. */
+  ulogd: z.string().default('ulogd'),
+  /** Directory for ulogd's configuration, log and socket (default: a new one under the temp dir). */
+  runDir: z.string().optional(),
   /** nflog group that denied flows are logged to. */
   logGroup: z.coerce.number().int().min(0).max(65_535).default(1),
 });

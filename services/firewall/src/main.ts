@@ -1,10 +1,15 @@
 // first: V8 settings that must precede everything else (see service-kit/runtime.ts)
 import '@moat/service-kit/runtime';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { publishEvent } from '@moat/bus';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import { startServiceKit } from '@moat/service-kit';
 import { Registry } from 'prom-client';
 import { loadFirewallConfig } from './config.js';
+import { type DeniedFlow, DenyLogReader } from './deny-log.js';
 import { type ApplyOutcome, Firewall } from './firewall.js';
 import { createFirewallMetrics } from './metrics.js';
 
@@ -25,6 +30,8 @@ async function main() {
   });
   const metrics = createFirewallMetrics(registry, firewall);
   let last: (ApplyOutcome & { version: number }) | undefined;
+  let denyLog: DenyLogReader | undefined;
+  const denyLogState = () => denyLog?.state ?? 'off';
 
   const kit = await startServiceKit({
     service: 'firewall',
@@ -57,6 +64,7 @@ async function main() {
       table: `inet ${config.table}`,
       ...(config.netns ? { netns: config.netns } : {}),
       interception: interception ?? 'off',
+      denyLog: denyLogState(),
       ...(last
         ? {
             rules: last.ruleCount,
@@ -67,6 +75,44 @@ async function main() {
         : {}),
     }),
   });
+  denyLog = config.ulogd === 'off' ? undefined : denyLogReader();
+  function denyLogReader(): DenyLogReader {
+    return new DenyLogReader({
+      command: [...(config.netns ? ['ip', 'netns', 'exec', config.netns] : []), config.ulogd],
+      group: config.logGroup,
+      runDir: config.runDir ?? mkdtempSync(join(tmpdir(), 'moat-firewall-')),
+      log,
+      onDenied: (flow: DeniedFlow) => {
+        metrics.denied(flow.rule);
+        try {
+          publishEvent(kit.bus, {
+            tag: 'RT_FLOW_SESSION_DENY',
+            engine: 'firewall',
+            action: 'denied',
+            severity: 'notice',
+            reason:
+              flow.rule === 'default' ? 'no security rule permits the flow' : `denied by rule ${flow.rule}`,
+            service: 'firewall',
+            instance: config.instanceId,
+            rule: flow.rule,
+            protocol: flow.protocol,
+            source: flow.source,
+            destination: flow.destination,
+            ...(last ? { policyVersion: last.version } : {}),
+          });
+        } catch (err) {
+          log.error({ err: (err as Error).message, flow }, 'could not publish a denied-flow event');
+        }
+      },
+    });
+  }
+  if (denyLog) {
+    const reader = denyLog;
+    await reader.start();
+    kit.onShutdown({ name: 'stop ulogd', run: () => reader.stop() });
+  } else log.warn('MOAT_FIREWALL_ULOGD=off: denied flows are not reported as events');
+  setInterval(() => metrics.denyLogUp(denyLogState() === 'running'), 1000).unref();
+
   // Stopping the service leaves the last ruleset in the kernel: a restarting firewall must not
   // open the gateway. `moat lab down` deletes the namespace, and with it the table.
   kit.log.info({ httpPort: kit.httpPort, mode: config.mode, table: config.table }, 'firewall ready');

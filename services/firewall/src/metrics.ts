@@ -1,5 +1,5 @@
 /** The firewall's Prometheus metrics. Rule counters are read from nft when /metrics is scraped. */
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ApplyOutcome, Firewall } from './firewall.js';
 
 export function createFirewallMetrics(registry: Registry, firewall: Firewall) {
@@ -48,7 +48,25 @@ export function createFirewallMetrics(registry: Registry, firewall: Firewall) {
     collect: collectCounter('bytes'),
   });
 
+  const denied = new Counter({
+    name: 'moat_firewall_denied_flows_total',
+    help: 'Denied flows reported by nflog (logging is limited to 50 per second per rule)',
+    labelNames: ['rule'],
+    registers: [registry],
+  });
+  const denyLogUp = new Gauge({
+    name: 'moat_firewall_deny_log_up',
+    help: '1 while ulogd reads denied flows from nflog; 0 means denied flows are not reported',
+    registers: [registry],
+  });
+
   return {
+    denied(rule: string): void {
+      denied.inc({ rule });
+    },
+    denyLogUp(up: boolean): void {
+      denyLogUp.set(up ? 1 : 0);
+    },
     applied(outcome: ApplyOutcome): void {
       rules.set(outcome.ruleCount);
       setElements.reset();

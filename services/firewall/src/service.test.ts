@@ -144,6 +144,52 @@ describe('firewall service', { skip: reason }, () => {
     assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:8080/`), /^peer=/);
   });
 
+  test('service - a denied flow becomes an events.firewall.denied event naming the rule', async (t) => {
+    if ((await runCommand('sh', ['-c', 'command -v ulogd'])).code !== 0) {
+      console.error(
+        '\n!!!!!!!! SKIPPING the denied-flow event test: ulogd is not installed (scripts/setup.sh installs ulogd2) !!!!!!!!\n',
+      );
+      t.skip('ulogd is not installed');
+      return;
+    }
+    const events: Record<string, unknown>[] = [];
+    const sub = bus.subscribe<Record<string, unknown>>('events.firewall.>', (msg) => {
+      events.push(msg.data);
+    });
+    try {
+      await waitFor(
+        'ulogd running',
+        async () => /"running"/.test(JSON.stringify(await bus.request('moat.status.firewall', {}, 2000))),
+        {
+          proc: service,
+        },
+      );
+      assert.equal(await curlFrom(NS.lan, `http://${ADDR.server}:9090/`), 'curl:28');
+      await waitFor(
+        'a denied-flow event',
+        async () => events.some((e) => (e.destination as { port?: number })?.port === 9090),
+        {
+          proc: service,
+          timeoutMs: 5000,
+        },
+      );
+      const event = events.find((e) => (e.destination as { port?: number })?.port === 9090);
+      assert.equal(event?.tag, 'RT_FLOW_SESSION_DENY');
+      assert.equal(event?.action, 'denied');
+      assert.equal(event?.rule, 'default');
+      assert.equal(event?.protocol, 'tcp');
+      assert.deepEqual(event?.source, {
+        ip: ADDR.client,
+        port: (event?.source as { port: number }).port,
+        interface: 'lan0',
+      });
+      assert.match(await metrics(), /^moat_firewall_denied_flows_total\{[^}]*rule="default"[^}]*\} [1-9]/m);
+      assert.match(await metrics(), /^moat_firewall_deny_log_up\{[^}]*\} 1/m);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   /** moat.status.firewall, as control asks it, until it mentions `version` as applied or failed. */
   async function waitForStatus(version: number) {
     type Status = {
