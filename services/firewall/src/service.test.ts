@@ -178,11 +178,10 @@ describe('firewall service', { skip: reason }, () => {
       assert.equal(event?.action, 'denied');
       assert.equal(event?.rule, 'default');
       assert.equal(event?.protocol, 'tcp');
-      assert.deepEqual(event?.source, {
-        ip: ADDR.client,
-        port: (event?.source as { port: number }).port,
-        interface: 'lan0',
-      });
+      const source = event?.source as { ip?: string; port?: number; interface?: string } | undefined;
+      assert.equal(source?.ip, ADDR.client);
+      assert.equal(source?.interface, 'lan0');
+      assert.ok(Number.isInteger(source?.port), 'the source port is reported');
       assert.match(await metrics(), /^moat_firewall_denied_flows_total\{[^}]*rule="default"[^}]*\} [1-9]/m);
       assert.match(await metrics(), /^moat_firewall_deny_log_up\{[^}]*\} 1/m);
     } finally {
