@@ -28,10 +28,10 @@ async function main() {
     ...(config.netns ? { nft: { command: ['ip', 'netns', 'exec', config.netns, 'nft'] } } : {}),
     render: { table: config.table, logGroup: config.logGroup, ...(interception ? { interception } : {}) },
   });
-  const metrics = createFirewallMetrics(registry, firewall);
   let last: (ApplyOutcome & { version: number }) | undefined;
   let denyLog: DenyLogReader | undefined;
   const denyLogState = () => denyLog?.state ?? 'off';
+  const metrics = createFirewallMetrics(registry, firewall, () => denyLogState() === 'running');
 
   const kit = await startServiceKit({
     service: 'firewall',
@@ -111,7 +111,6 @@ async function main() {
     await reader.start();
     kit.onShutdown({ name: 'stop ulogd', run: () => reader.stop() });
   } else log.warn('MOAT_FIREWALL_ULOGD=off: denied flows are not reported as events');
-  setInterval(() => metrics.denyLogUp(denyLogState() === 'running'), 1000).unref();
 
   // Stopping the service leaves the last ruleset in the kernel: a restarting firewall must not
   // open the gateway. `moat lab down` deletes the namespace, and with it the table.

@@ -2,7 +2,12 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ApplyOutcome, Firewall } from './firewall.js';
 
-export function createFirewallMetrics(registry: Registry, firewall: Firewall) {
+export function createFirewallMetrics(
+  registry: Registry,
+  firewall: Firewall,
+  /** Whether denied flows are being read (asked at scrape time). */
+  denyLogUp: () => boolean,
+) {
   const rules = new Gauge({
     name: 'moat_firewall_rules',
     help: 'nft rules in the applied table (a policy rule can need several)',
@@ -54,18 +59,18 @@ export function createFirewallMetrics(registry: Registry, firewall: Firewall) {
     labelNames: ['rule'],
     registers: [registry],
   });
-  const denyLogUp = new Gauge({
+  new Gauge({
     name: 'moat_firewall_deny_log_up',
     help: '1 while ulogd reads denied flows from nflog; 0 means denied flows are not reported',
     registers: [registry],
+    collect(this: Gauge) {
+      this.set(denyLogUp() ? 1 : 0);
+    },
   });
 
   return {
     denied(rule: string): void {
       denied.inc({ rule });
-    },
-    denyLogUp(up: boolean): void {
-      denyLogUp.set(up ? 1 : 0);
     },
     applied(outcome: ApplyOutcome): void {
       rules.set(outcome.ruleCount);

@@ -327,9 +327,7 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
       const publicAddress = forward.destinationAddress
         ? this.resolveAddress(forward.destinationAddress)
         : undefined;
-      const internalZones = Object.keys(this.policy.zones).filter(
-        (zone) => !forward.fromZones.includes(zone),
-      );
+      const internalZones = this.internalZones(forward.fromZones);
       const entries: [string, string[]][] = [[forward.name, forward.fromZones]];
       if (forward.hairpin && internalZones.length > 0)
         entries.push([`${forward.name} (hairpin)`, internalZones]);
@@ -339,27 +337,33 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
           services,
           'prerouting',
         );
+        // the translation is to the server's family: flows of the other family are not forwarded
+        const family = server.family;
+        if (publicAddress && publicAddress.family !== family) continue;
+        const daddr = publicAddress
+          ? `${familyKeyword(family)} daddr ${publicAddress.text}`
+          : 'fib daddr type local';
+        const port = forward.translateTo.port;
+        const to =
+          port === undefined
+            ? server.text
+            : family === 6
+              ? `[${server.text}]:${port}`
+              : `${server.text}:${port}`;
         for (const flow of flows) {
-          for (const family of flow.family ? [flow.family] : ([4, 6] as const)) {
-            const target = server.family === family ? server.text : undefined;
-            if (!target) continue;
-            const daddr = publicAddress
-              ? publicAddress.family === family
-                ? `${familyKeyword(family)} daddr ${publicAddress.text}`
-                : undefined
-              : 'fib daddr type local';
-            if (daddr === undefined) continue;
-            const port = forward.translateTo.port;
-            const to =
-              port === undefined ? target : family === 6 ? `[${target}]:${port}` : `${target}:${port}`;
-            rules.push(
-              `meta nfproto ${family === 4 ? 'ipv4' : 'ipv6'} ${flow.text} ${daddr} dnat ${familyKeyword(family)} to ${to} ${this.comment(name)}`,
-            );
-          }
+          if (flow.family !== undefined && flow.family !== family) continue;
+          rules.push(
+            `meta nfproto ${family === 4 ? 'ipv4' : 'ipv6'} ${flow.text} ${daddr} dnat ${familyKeyword(family)} to ${to} ${this.comment(name)}`,
+          );
         }
       }
     }
     return rules;
+  }
+
+  /** The zones a port forward's clients may also sit in (hairpin): every zone it does not come from. */
+  private internalZones(fromZones: string[]): string[] {
+    return Object.keys(this.policy.zones).filter((zone) => !fromZones.includes(zone));
   }
 
   /** The masquerade that sends a hairpinned connection's replies back through the gateway. */
@@ -367,10 +371,9 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
     const rules: string[] = [];
     for (const forward of this.policy.nat.destination.filter((rule) => !rule.disabled && rule.hairpin)) {
       const server = this.resolveAddress(forward.translateTo.address);
-      const internalZones = Object.keys(this.policy.zones).filter(
-        (zone) => !forward.fromZones.includes(zone),
+      const interfaces = this.internalZones(forward.fromZones).flatMap(
+        (zone) => this.policy.zones[zone]?.interfaces ?? [],
       );
-      const interfaces = internalZones.flatMap((zone) => this.policy.zones[zone]?.interfaces ?? []);
       if (interfaces.length === 0) continue;
       rules.push(
         `iifname ${anonymousSet(interfaces.map(quote))} ct status dnat ${familyKeyword(server.family)} daddr ${server.text} masquerade ${this.comment(`${forward.name} (hairpin)`)}`,
