@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseUlogdRecord, ulogdConfig } from './deny-log.js';
+import { makeEvent, moatEventSchema } from '@moat/log';
+import { deniedFlowEvent, parseUlogdRecord, ulogdConfig } from './deny-log.js';
 
 // a record as ulogd 2.0.8's JSON output writes it (trimmed)
 const RECORD = {
@@ -51,4 +52,17 @@ test('deny log - ulogd reads the configured nflog group and writes JSON to the s
   assert.match(config, /\[log1\]\ngroup=7\n/);
   assert.match(config, /mode="unix"\nfile="\/run\/x\/deny\.sock"/);
   assert.match(config, /stack=log1:NFLOG,base1:BASE,ifi1:IFINDEX,ip2str1:IP2STR,json1:JSON/);
+});
+
+test('deny log - a denied flow becomes an event the event schema accepts', () => {
+  const flow = parseUlogdRecord(JSON.stringify(RECORD));
+  assert.ok(flow);
+  const event = makeEvent(deniedFlowEvent(flow, 'gw-1', 7));
+  assert.equal(moatEventSchema.parse(event).rule, 'block-listed');
+  assert.equal(event.reason, 'denied by rule block-listed');
+  assert.equal(event.policyVersion, 7);
+  assert.equal(
+    deniedFlowEvent({ ...flow, rule: 'default' }, 'gw-1').reason,
+    'no security rule permits the flow',
+  );
 });

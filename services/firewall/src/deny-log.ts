@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import type { Logger } from '@moat/log';
+import type { EventInput, Logger } from '@moat/log';
 import { DENY_LOG_PREFIX } from './render/ruleset.js';
 
 export interface DeniedFlow {
@@ -19,6 +19,7 @@ export interface DeniedFlow {
 }
 
 const PROTOCOLS: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 50: 'esp', 58: 'ipv6-icmp' };
+const DENY_PREFIX = new RegExp(`^${DENY_LOG_PREFIX} (.+): $`);
 
 /** One ulogd JSON record as a denied flow; undefined for a record that is not one of Moat's denies. */
 export function parseUlogdRecord(line: string): DeniedFlow | undefined {
@@ -29,7 +30,7 @@ export function parseUlogdRecord(line: string): DeniedFlow | undefined {
     return undefined;
   }
   const prefix = typeof record['oob.prefix'] === 'string' ? record['oob.prefix'] : '';
-  const match = new RegExp(`^${DENY_LOG_PREFIX} (.+): $`).exec(prefix);
+  const match = DENY_PREFIX.exec(prefix);
   if (!match) return undefined;
   const text = (key: string) =>
     typeof record[key] === 'string' && record[key] !== '' ? (record[key] as string) : undefined;
@@ -46,6 +47,24 @@ export function parseUlogdRecord(line: string): DeniedFlow | undefined {
       protocolNumber === undefined ? 'unknown' : (PROTOCOLS[protocolNumber] ?? String(protocolNumber)),
     source: endpoint(text('src_ip'), num('src_port'), text('oob.in')),
     destination: endpoint(text('dest_ip'), num('dest_port'), text('oob.out')),
+  };
+}
+
+/** The `events.firewall.denied` event for a denied flow (after Junos RT_FLOW_SESSION_DENY). */
+export function deniedFlowEvent(flow: DeniedFlow, instance: string, policyVersion?: number): EventInput {
+  return {
+    tag: 'RT_FLOW_SESSION_DENY',
+    engine: 'firewall',
+    action: 'denied',
+    severity: 'notice',
+    reason: flow.rule === 'default' ? 'no security rule permits the flow' : `denied by rule ${flow.rule}`,
+    service: 'firewall',
+    instance,
+    rule: flow.rule,
+    protocol: flow.protocol,
+    source: flow.source,
+    destination: flow.destination,
+    ...(policyVersion !== undefined ? { policyVersion } : {}),
   };
 }
 

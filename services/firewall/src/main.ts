@@ -9,7 +9,7 @@ import { createLogger } from '@moat/log';
 import { startServiceKit } from '@moat/service-kit';
 import { Registry } from 'prom-client';
 import { loadFirewallConfig } from './config.js';
-import { type DeniedFlow, DenyLogReader } from './deny-log.js';
+import { DenyLogReader, deniedFlowEvent } from './deny-log.js';
 import { type ApplyOutcome, Firewall } from './firewall.js';
 import { createFirewallMetrics } from './metrics.js';
 
@@ -75,42 +75,26 @@ async function main() {
         : {}),
     }),
   });
-  denyLog = config.ulogd === 'off' ? undefined : denyLogReader();
-  function denyLogReader(): DenyLogReader {
-    return new DenyLogReader({
+  if (config.ulogd === 'off') log.warn('MOAT_FIREWALL_ULOGD=off: denied flows are not reported as events');
+  else {
+    const reader = new DenyLogReader({
       command: [...(config.netns ? ['ip', 'netns', 'exec', config.netns] : []), config.ulogd],
       group: config.logGroup,
       runDir: config.runDir ?? mkdtempSync(join(tmpdir(), 'moat-firewall-')),
       log,
-      onDenied: (flow: DeniedFlow) => {
+      onDenied: (flow) => {
         metrics.denied(flow.rule);
         try {
-          publishEvent(kit.bus, {
-            tag: 'RT_FLOW_SESSION_DENY',
-            engine: 'firewall',
-            action: 'denied',
-            severity: 'notice',
-            reason:
-              flow.rule === 'default' ? 'no security rule permits the flow' : `denied by rule ${flow.rule}`,
-            service: 'firewall',
-            instance: config.instanceId,
-            rule: flow.rule,
-            protocol: flow.protocol,
-            source: flow.source,
-            destination: flow.destination,
-            ...(last ? { policyVersion: last.version } : {}),
-          });
+          publishEvent(kit.bus, deniedFlowEvent(flow, config.instanceId, last?.version));
         } catch (err) {
           log.error({ err: (err as Error).message, flow }, 'could not publish a denied-flow event');
         }
       },
     });
-  }
-  if (denyLog) {
-    const reader = denyLog;
+    denyLog = reader;
     await reader.start();
     kit.onShutdown({ name: 'stop ulogd', run: () => reader.stop() });
-  } else log.warn('MOAT_FIREWALL_ULOGD=off: denied flows are not reported as events');
+  }
 
   // Stopping the service leaves the last ruleset in the kernel: a restarting firewall must not
   // open the gateway. `moat lab down` deletes the namespace, and with it the table.

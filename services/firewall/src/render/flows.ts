@@ -4,7 +4,7 @@
  * interface zones and VPN-pool zones, named sets and inline elements, TCP and ICMP.
  */
 import type { IpFamily, Policy } from '@moat/policy';
-import { type AddressCompiler, type AddressList, addressMatches } from './addresses.js';
+import { type AddressList, addressMatches } from './addresses.js';
 import type { ServiceMatch } from './services.js';
 import { anonymousSet, quote } from './syntax.js';
 
@@ -16,22 +16,19 @@ export interface ZoneMatch {
 
 /**
  * How a list of zones matches: `any` matches everything; zones with interfaces share one match;
- * zones without interfaces match the VPN pools' addresses (decrypted IPsec traffic comes from them).
- * An empty result means the rule can never match.
+ * zones without interfaces match the VPN pools' addresses (decrypted IPsec traffic comes from them;
+ * `vpnPools` is undefined when the policy has none). An empty result means the rule can never match.
  */
 export function zoneMatches(
   policy: Policy,
   zones: readonly string[],
-  addresses: AddressCompiler,
+  vpnPools: AddressList | undefined,
 ): ZoneMatch[] {
   if (zones.includes('any')) return [{}];
   const interfaces = zones.flatMap((zone) => policy.zones[zone]?.interfaces ?? []);
   const matches: ZoneMatch[] = interfaces.length > 0 ? [{ interfaces: [...new Set(interfaces)].sort() }] : [];
   const withoutInterfaces = zones.filter((zone) => (policy.zones[zone]?.interfaces.length ?? 0) === 0);
-  const pools = Object.values(policy.vpn?.pools ?? {}).map((pool) => pool.addresses);
-  if (withoutInterfaces.length > 0 && pools.length > 0) {
-    matches.push({ pool: addresses.compileLiterals(pools) });
-  }
+  if (withoutInterfaces.length > 0 && vpnPools) matches.push({ pool: vpnPools });
   return matches;
 }
 

@@ -114,6 +114,8 @@ export function renderRuleset(policy: Policy, options: RenderOptions = {}): Rend
 class RulesetBuilder {
   private readonly table: string;
   private readonly addresses: AddressCompiler;
+  /** The VPN pools' addresses, which zones without interfaces match (undefined: no pools). */
+  private readonly vpnPools: AddressList | undefined;
   private readonly warnings: string[] = [];
   private readonly qosIds: Map<string, number>;
   private readonly logGroup: number;
@@ -126,6 +128,8 @@ class RulesetBuilder {
   ) {
     this.table = options.table ?? DEFAULT_TABLE;
     this.addresses = new AddressCompiler(policy, options.readFile ?? noFiles, options.fileCache);
+    const pools = Object.values(policy.vpn?.pools ?? {}).map((pool) => pool.addresses);
+    this.vpnPools = pools.length > 0 ? this.addresses.compileLiterals(pools) : undefined;
     this.qosIds = qosClassIds(policy);
     this.logGroup = options.logGroup ?? 1;
     this.logRate = options.logRatePerSecond ?? 50;
@@ -230,7 +234,7 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
   }
 
   private zones(ruleName: string, zones: string[]): ZoneMatch[] {
-    const matches = zoneMatches(this.policy, zones, this.addresses);
+    const matches = zoneMatches(this.policy, zones, this.vpnPools);
     if (matches.length === 0) {
       this.warn(
         `rule ${ruleName}: zones ${zones.join(', ')} have no interfaces and the policy has no VPN pools, so the rule can never match`,
