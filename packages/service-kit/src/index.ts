@@ -8,6 +8,7 @@ export {
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
 export { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 export { type ServiceStatus, serveStatus } from './status.js';
+export { runTool, ToolError, type ToolOptions } from './tool.js';
 export {
   isWorkerProcess,
   type Supervisor,

@@ -1,5 +1,5 @@
 /** Runs the nft command line tool: a script on stdin (one transaction), or a query with JSON output. */
-import { spawn } from 'node:child_process';
+import { runTool, ToolError } from '@moat/service-kit';
 
 export interface NftOptions {
   /**
@@ -21,30 +21,16 @@ export class NftError extends Error {
   }
 }
 
-function run(args: readonly string[], stdin: string | undefined, options: NftOptions): Promise<string> {
-  const [cmd = 'nft', ...lead] = options.command ?? ['nft'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...lead, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(new NftError(`cannot run ${cmd}: ${error.message} (is nftables installed?)`, null));
+async function run(args: readonly string[], stdin: string | undefined, options: NftOptions): Promise<string> {
+  try {
+    return await runTool(options.command ?? ['nft'], args, {
+      ...(stdin === undefined ? {} : { stdin }),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      hint: 'is nftables installed?',
     });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) return resolve(Buffer.concat(out).toString());
-      const stderr = Buffer.concat(err).toString().trim();
-      const why = signal ? `killed by ${signal} (timed out?)` : stderr || `exit code ${code}`;
-      reject(new NftError(why, code));
-    });
-    // a refused or dead child closes stdin early; the close handler reports why
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin ?? '');
-  });
+  } catch (err) {
+    throw err instanceof ToolError ? new NftError(err.message, err.exitCode) : err;
+  }
 }
 
 /** Applies a script as one transaction (`nft -f -`): all of it, or nothing. */

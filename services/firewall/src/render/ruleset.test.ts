@@ -141,7 +141,15 @@ qos:
     bulk: { rate: 10mbit }
 `),
   );
-  assert.match(script, /meta priority set 1:11 accept comment "rule voice"/);
+  assert.match(
+    script,
+    /ct mark set ct mark and 0xffff0000 or 0x11 meta priority set 1:11 accept comment "rule voice"/,
+  );
+  // later packets of a classified flow, both directions, get the class back from the conntrack mark
+  assert.match(
+    script,
+    /ct state established,related meta priority set ct mark and 0xffff map \{ 0x10 : 1:10, 0x11 : 1:11 \} accept\n\s+ct state established,related accept/,
+  );
 });
 
 test('render - an update keeps unchanged sets, refills changed ones and deletes unused ones', () => {

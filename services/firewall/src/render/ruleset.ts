@@ -102,6 +102,15 @@ export function updateScript(rendered: RenderedRuleset, current: TableState): st
   return `${lines.join('\n')}\n${rendered.chains}${fills}`;
 }
 
+/** The part of the conntrack mark that holds a flow's QoS class; the rest is left to other users. */
+const QOS_MARK_MASK = '0xffff';
+
+/** Classifies a flow: the class into the conntrack mark (for later packets) and the packet's priority. */
+function qosMarkStatement(minor: number): string {
+  const id = minor.toString(16);
+  return `ct mark set ct mark and 0xffff0000 or 0x${id} meta priority set 1:${id}`;
+}
+
 const noFiles: ReadFile = (path) => {
   throw new Error(`no file reader given (needed for ${path})`);
 };
@@ -259,6 +268,7 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
 
   private forward(): string[] {
     const rules = [
+      ...this.restoreQosClass(),
       'ct state established,related accept',
       `ct state invalid counter drop ${this.comment('invalid-state')}`,
     ];
@@ -269,6 +279,18 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
     rules.push(this.logDenied('', 'default'));
     rules.push(`counter drop ${this.comment('default')}`);
     return rules;
+  }
+
+  /**
+   * Rules run on a flow's first packet only, so the class is kept in the low 16 bits of the
+   * conntrack mark and every later packet of the flow, in both directions, gets it back.
+   */
+  private restoreQosClass(): string[] {
+    if (this.qosIds.size === 0) return [];
+    const entries = [...this.qosIds.values()].map((id) => `0x${id.toString(16)} : 1:${id.toString(16)}`);
+    return [
+      `ct state established,related meta priority set ct mark and ${QOS_MARK_MASK} map { ${entries.join(', ')} } accept`,
+    ];
   }
 
   private verdicts(rule: SecurityRule, flow: FlowMatch): string[] {
@@ -282,7 +304,7 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
         out.push(`${match}limit rate over ${rule.rateLimit.rate}${burst} counter drop ${comment}`);
       }
       const qos = rule.qosClass ? this.qosIds.get(rule.qosClass) : undefined;
-      const mark = qos === undefined ? '' : `meta priority set 1:${qos.toString(16)} `;
+      const mark = qos === undefined ? '' : `${qosMarkStatement(qos)} `;
       out.push(`${match}${counter}${mark}accept ${comment}`);
       return out;
     }
