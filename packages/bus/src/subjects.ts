@@ -8,6 +8,8 @@ export const subjects = {
   statusAll: 'moat.status',
   /** Status of one service's instances. */
   status: (service: string) => `moat.status.${service}`,
+  /** A read-only question to every instance of a service (`moatctl show sessions`, `show qos`). */
+  query: (service: string, name: string) => `moat.query.${service}.${name}`,
   /** Security and audit events, `events.<engine>.<action>`. */
   event: (engine: EventEngine, action: string) => `events.${engine}.${action}`,
   eventsAll: 'events.>',

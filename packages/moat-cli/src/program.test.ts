@@ -118,11 +118,13 @@ describe('cli', () => {
   test('cli - moat dev never starts a service that changes the kernel, and says why when asked to', () => {
     const names = selectDevServices(undefined).map((s) => s.name);
     assert.ok(names.includes('proxy'));
-    assert.ok(!names.includes('firewall'), 'the firewall runs in the lab only');
-    assert.ok(
-      selectServices(undefined).some((s) => s.name === 'firewall'),
-      'the lab starts it',
-    );
+    for (const kernelService of ['firewall', 'qos']) {
+      assert.ok(!names.includes(kernelService), `${kernelService} runs in the lab only`);
+      assert.ok(
+        selectServices(undefined).some((s) => s.name === kernelService),
+        `the lab starts ${kernelService}`,
+      );
+    }
     assert.throws(
       () => selectDevServices('control,firewall'),
       (error: unknown) =>

@@ -98,6 +98,14 @@ export const SERVICES: readonly ServiceDefinition[] = [
       MOAT_FIREWALL_INTERCEPT_TLS_PORT: '3130',
     }),
   },
+  {
+    name: 'qos',
+    packageDir: 'services/qos',
+    entry: 'dist/main.js',
+    defaultPorts: { http: 9404 },
+    labOnly: true,
+    env: (ctx) => ({ ...sharedEnv(ctx), MOAT_QOS_HTTP_PORT: String(ctx.ports.http) }),
+  },
 ];
 
 /** How to start a service: `node --enable-source-maps services/<name>/dist/main.js`, from the repo root (as the images do). */

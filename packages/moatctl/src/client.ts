@@ -33,6 +33,9 @@ function explain(err: ServiceError, addr: string): CliError {
       69,
     );
   }
+  // a service that is not running, a policy that cannot be applied: the message says what to do
+  if (err.code === status.FAILED_PRECONDITION || err.code === status.INVALID_ARGUMENT)
+    return new CliError(err.details, 1);
   if (err.code === status.NOT_FOUND)
     return new CliError(`${err.details}; list versions with \`moatctl history\``, 1);
   return new CliError(`control refused the call: ${err.details || err.message}`, 1);
@@ -78,6 +81,13 @@ export class ControlGateway {
     this.call<pb.RollbackRequest, pb.ApplyResponse>(this.client.rollback, req);
   status = (waitMs: number) =>
     this.call<pb.StatusRequest, pb.StatusResponse>(this.client.status, { waitMs }, waitMs);
+
+  query = (service: string, query: string, args: Record<string, unknown>, waitMs: number) =>
+    this.call<pb.QueryRequest, pb.QueryResponse>(
+      this.client.query,
+      { service, query, argsJson: JSON.stringify(args), waitMs },
+      waitMs,
+    );
 
   close() {
     this.client.close();

@@ -6,9 +6,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { CliError, ControlGateway, resolveAddress } from './client.js';
 import {
+  decodeAnswers,
   diffText,
   historyTable,
   outcomeName,
+  type QosClassView,
+  qosTable,
+  type SessionListing,
+  sessionsTable,
   statusProblems,
   statusTable,
   violationLines,
@@ -53,7 +58,7 @@ function readPolicyFile(file: string): string {
 export function buildProgram(io: Io): Command {
   const program = new Command('moatctl')
     .description(
-      'Command-line client of the Moat control API: policy apply, history, diff, rollback and status.',
+      'Command-line client of the Moat control API: policy apply, history, diff, rollback, status, and the live state of the gateway (show sessions, show qos).',
     )
     .option(
       '--addr <address>',
@@ -204,6 +209,40 @@ export function buildProgram(io: Io): Command {
         const res = await gw.status(opts.wait);
         print(json, res, statusTable(res));
         if (res.services.some((s) => statusProblems(s).length > 0)) throw new CliError('', 1);
+      }),
+    );
+
+  const show = program.command('show').description("live state of the gateway's services (sessions, qos)");
+  show
+    .command('sessions')
+    .description("the firewall's connection tracking table: each flow, its state and the NAT it went through")
+    .option('--source <address>', 'only flows from or NATed back to this address')
+    .option('--destination <address>', 'only flows to this address (before or after NAT)')
+    .option('--protocol <name>', 'tcp, udp, icmp, …')
+    .option('--port <n>', 'only flows with this port at either end', positive)
+    .option('--state <state>', 'TCP state, e.g. ESTABLISHED, TIME_WAIT')
+    .option('-n, --limit <n>', 'at most this many per gateway', positive, 100)
+    .option('--wait <ms>', 'how long to wait for firewall instances to answer', positive, 1000)
+    .action(
+      run(async ({ gw, json }, opts: Record<string, unknown> & { wait: number }) => {
+        const { wait, ...filters } = opts;
+        const res = await gw.query('firewall', 'sessions', filters, wait);
+        const answers = decodeAnswers<SessionListing>(res);
+        print(json, answers, sessionsTable(answers));
+        if (answers.some((a) => a.error)) throw new CliError('', 1);
+      }),
+    );
+  show
+    .command('qos')
+    .description(
+      'every QoS class on every shaped interface: configured rate and ceiling, current rate, counters',
+    )
+    .option('--wait <ms>', 'how long to wait for qos instances to answer', positive, 1000)
+    .action(
+      run(async ({ gw, json }, opts: { wait: number }) => {
+        const answers = decodeAnswers<QosClassView[]>(await gw.query('qos', 'classes', {}, opts.wait));
+        print(json, answers, qosTable(answers));
+        if (answers.some((a) => a.error)) throw new CliError('', 1);
       }),
     );
 

@@ -83,3 +83,159 @@ export function statusTable(r: pb.StatusResponse): string {
   const head = `current policy: ${r.currentVersion ? `v${r.currentVersion}` : 'none applied yet'}`;
   return `${head}\n${table(['SERVICE', 'INSTANCE', 'HEALTH', 'READY', 'POLICY', 'APPLIED-IN', 'STATUS'], rows)}`;
 }
+
+/** One instance's answer to a query, decoded (an instance that failed keeps its error). */
+export interface InstanceAnswer<T> {
+  instance: string;
+  result?: T;
+  error?: string;
+}
+
+export function decodeAnswers<T>(res: pb.QueryResponse): InstanceAnswer<T>[] {
+  return res.answers.map((a) =>
+    a.ok
+      ? { instance: a.instance, result: JSON.parse(a.resultJson) as T }
+      : { instance: a.instance, error: a.error },
+  );
+}
+
+/** What the firewall answers to `sessions` (services/firewall/src/sessions.ts). */
+export interface SessionListing {
+  matched: number;
+  total: number;
+  sessions: {
+    protocol: string;
+    state?: string;
+    timeout: number;
+    original: FlowEnd;
+    reply: FlowEnd;
+    flags: string[];
+  }[];
+}
+interface FlowEnd {
+  source: string;
+  destination: string;
+  sourcePort?: number;
+  destinationPort?: number;
+  icmpType?: number;
+}
+
+const endpoint = (address: string, port: number | undefined) =>
+  port === undefined ? address : address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+
+/** The session table, with the NAT each flow went through (from the reply tuple). */
+export function sessionsTable(answers: InstanceAnswer<SessionListing>[]): string {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const answer of answers) {
+    if (!answer.result) {
+      notes.push(`${answer.instance}: ${answer.error}`);
+      continue;
+    }
+    const { matched, total, sessions } = answer.result;
+    for (const s of sessions) {
+      const { original: o, reply: r } = s;
+      const snat = r.destination !== o.source || r.destinationPort !== o.sourcePort;
+      const dnat = r.source !== o.destination || r.sourcePort !== o.destinationPort;
+      const nat = [
+        snat ? `src→${endpoint(r.destination, r.destinationPort)}` : '',
+        dnat ? `dst→${endpoint(r.source, r.sourcePort)}` : '',
+      ]
+        .filter(Boolean)
+        .join(' ');
+      rows.push([
+        answer.instance,
+        s.protocol,
+        s.state ?? (s.flags.includes('UNREPLIED') ? 'UNREPLIED' : ''),
+        endpoint(o.source, o.sourcePort),
+        endpoint(o.destination, o.destinationPort ?? o.icmpType),
+        nat || '-',
+        `${s.timeout}s`,
+      ]);
+    }
+    notes.push(
+      `${answer.instance}: ${sessions.length} shown, ${matched} matched, ${total} in the table${
+        matched > sessions.length ? ' (raise --limit or narrow the filter)' : ''
+      }`,
+    );
+  }
+  const head = ['INSTANCE', 'PROTO', 'STATE', 'SOURCE', 'DESTINATION', 'NAT', 'EXPIRES'];
+  return [rows.length > 0 ? table(head, rows) : 'no sessions match', ...notes].join('\n');
+}
+
+/** What the qos service answers to `classes` (services/qos/src/shaper.ts ClassView). */
+export interface QosClassView {
+  interface: string;
+  direction: string;
+  class: string;
+  rate: number;
+  ceil: number;
+  priority: number;
+  isDefault: boolean;
+  stats?: {
+    bytes: number;
+    packets: number;
+    drops: number;
+    overlimits: number;
+    rateBps?: number;
+    backlogPackets: number;
+  };
+}
+
+/** 12500000 → "12.5M", the way tc prints rates. */
+export function bits(value: number): string {
+  for (const [unit, size] of [
+    ['G', 1e9],
+    ['M', 1e6],
+    ['k', 1e3],
+  ] as const) {
+    if (value >= size) return `${Number((value / size).toFixed(2))}${unit}`;
+  }
+  return String(value);
+}
+
+export function qosTable(answers: InstanceAnswer<QosClassView[]>[]): string {
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const answer of answers) {
+    if (!answer.result) {
+      notes.push(`${answer.instance}: ${answer.error}`);
+      continue;
+    }
+    if (answer.result.length === 0)
+      notes.push(`${answer.instance}: no interface is shaped (policy qos section)`);
+    for (const c of answer.result) {
+      rows.push([
+        answer.instance,
+        c.interface,
+        c.direction,
+        `${c.class}${c.isDefault ? '*' : ''}`,
+        `${bits(c.rate)}bit`,
+        `${bits(c.ceil)}bit`,
+        String(c.priority),
+        c.stats?.rateBps === undefined ? '-' : `${bits(c.stats.rateBps)}bit`,
+        c.stats ? bits(c.stats.bytes) : '-',
+        c.stats ? String(c.stats.packets) : '-',
+        c.stats ? String(c.stats.drops) : '-',
+        c.stats ? String(c.stats.overlimits) : '-',
+        c.stats ? String(c.stats.backlogPackets) : '-',
+      ]);
+    }
+  }
+  const head = [
+    'INSTANCE',
+    'INTERFACE',
+    'DIR',
+    'CLASS',
+    'RATE',
+    'CEIL',
+    'PRIO',
+    'NOW',
+    'BYTES',
+    'PACKETS',
+    'DROPS',
+    'OVERLIMITS',
+    'QUEUED',
+  ];
+  return [...(rows.length > 0 ? [table(head, rows), '* the default class'] : []), ...notes].join('\n');
+}

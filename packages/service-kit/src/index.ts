@@ -6,6 +6,7 @@ export {
   type ReadinessCheck,
 } from './health.js';
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
+export { QueryArgumentError, type QueryHandler, type QueryReply, serveQueries } from './query.js';
 export { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 export { type ServiceStatus, serveStatus } from './status.js';
 export { runTool, ToolError, type ToolOptions } from './tool.js';

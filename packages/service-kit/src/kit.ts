@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { BaseConfig } from './config.js';
 import { createHealthServer, type HealthServer } from './health.js';
+import { type QueryHandler, serveQueries } from './query.js';
 import { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 import { type ServiceStatus, serveStatus } from './status.js';
 import { isWorkerProcess, serveSupervisor } from './workers.js';
@@ -18,6 +19,8 @@ export interface ServiceKitOptions {
   applyPolicy: (record: PolicyRecord) => Promise<void> | void;
   /** Service-specific status details (queue depth, signature age, …). */
   details?: () => Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Read-only questions this service answers (`moatctl show …`), by name; see query.ts. */
+  queries?: Record<string, QueryHandler>;
   /** Install SIGTERM/SIGINT handling (off in tests). Default true. */
   handleSignals?: boolean;
   /**
@@ -138,7 +141,10 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
       ...(opts.details ? { details: await opts.details() } : {}),
     };
   };
-  const statusSubs = serveStatus(bus, service, status);
+  const statusSubs = [
+    ...serveStatus(bus, service, status),
+    ...serveQueries(bus, { service, instance: config.instanceId }, opts.queries ?? {}, log),
+  ];
 
   const ownSteps: ShutdownStep[] = [];
   // Order: stop being ready, stop the service's own servers (they may still publish while

@@ -10,7 +10,7 @@ import {
   type PolicyViolation,
   parsePolicyText,
 } from '@moat/policy';
-import type { ServiceStatus } from '@moat/service-kit';
+import type { QueryReply, ServiceStatus } from '@moat/service-kit';
 import { aggregateStatus, type InstanceView } from './status.js';
 
 export type ApplyOutcome =
@@ -24,6 +24,16 @@ export interface ControlApiDeps {
   log: Logger;
   expectedServices: string[];
   statusWaitMs: number;
+}
+
+/** A query named no service or query that could exist. */
+export class QueryInvalidError extends Error {
+  override name = 'QueryInvalidError';
+}
+
+/** Nobody answered a query. */
+export class QueryUnansweredError extends Error {
+  override name = 'QueryUnansweredError';
 }
 
 /** The control plane's operations, free of transport concerns (gRPC maps them in server.ts). */
@@ -90,6 +100,32 @@ export class ControlApi {
       this.deps.store.currentVersion(),
     ]);
     return { current, instances: aggregateStatus(replies, this.deps.expectedServices, current) };
+  }
+
+  /**
+   * Asks every instance of `service` the read-only query `name` and returns their answers. No answer
+   * in time means no instance of that service is running here (QueryUnansweredError).
+   */
+  async query(
+    service: string,
+    name: string,
+    args: Record<string, unknown>,
+    waitMs: number,
+  ): Promise<QueryReply[]> {
+    if (!/^[a-z][a-z0-9-]{0,39}$/.test(service) || !/^[a-z][a-z0-9-]{0,39}$/.test(name)) {
+      throw new QueryInvalidError('service and query names are lowercase words (e.g. firewall, sessions)');
+    }
+    const replies = await this.deps.bus.gather<QueryReply>(
+      subjects.query(service, name),
+      args,
+      waitMs > 0 ? waitMs : 1000,
+    );
+    if (replies.length === 0) {
+      throw new QueryUnansweredError(
+        `no ${service} instance answered the ${name} query; is the ${service} service running? (moatctl status)`,
+      );
+    }
+    return replies.sort((a, b) => a.instance.localeCompare(b.instance));
   }
 
   private async currentInfo(): Promise<PolicyVersionInfo | undefined> {

@@ -11,7 +11,7 @@ import { controlV1 as pb } from '@moat/proto';
 import { attr, contextFromGrpcMetadata, withSpan } from '@moat/telemetry';
 import { SpanKind } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
-import type { ApplyOutcome, ControlApi } from './api.js';
+import { type ApplyOutcome, type ControlApi, QueryInvalidError, QueryUnansweredError } from './api.js';
 import type { InstanceView } from './status.js';
 
 const outcomes = {
@@ -67,10 +67,26 @@ const toInstance = (v: InstanceView): pb.ServiceInstanceStatus => {
   };
 };
 
+function parseArgs(json: string): Record<string, unknown> {
+  if (json === '') return {};
+  let args: unknown;
+  try {
+    args = JSON.parse(json);
+  } catch (err) {
+    throw new QueryInvalidError(`args_json is not JSON: ${(err as Error).message}`);
+  }
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+    throw new QueryInvalidError('args_json must be a JSON object');
+  }
+  return args as Record<string, unknown>;
+}
+
 /** Maps domain errors to gRPC status codes; anything unexpected is INTERNAL and logged. */
 function toGrpcError(err: unknown, log: Logger) {
   if (err instanceof PolicyNotFoundError) return { code: status.NOT_FOUND, details: err.message };
   if (err instanceof PolicyValidationError) return { code: status.FAILED_PRECONDITION, details: err.message };
+  if (err instanceof QueryInvalidError) return { code: status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof QueryUnansweredError) return { code: status.FAILED_PRECONDITION, details: err.message };
   log.error({ err }, 'control call failed');
   return { code: status.INTERNAL, details: `internal error: ${(err as Error).message}` };
 }
@@ -139,6 +155,18 @@ export function createControlServer(api: ControlApi, log: Logger): ControlServer
     status: unary('Status', log, async (req: pb.StatusRequest) => {
       const s = await api.status(req.waitMs);
       return { currentVersion: s.current, services: s.instances.map(toInstance) };
+    }),
+    query: unary('Query', log, async (req: pb.QueryRequest) => {
+      const answers = await api.query(req.service, req.query, parseArgs(req.argsJson), req.waitMs);
+      return {
+        answers: answers.map((a) => ({
+          service: a.service,
+          instance: a.instance,
+          ok: a.ok,
+          resultJson: a.ok ? JSON.stringify(a.result) : '',
+          error: a.ok ? '' : a.error,
+        })),
+      };
     }),
   };
   server.addService(pb.ControlServiceService, impl);

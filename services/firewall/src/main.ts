@@ -12,6 +12,7 @@ import { loadFirewallConfig } from './config.js';
 import { DenyLogReader, deniedFlowEvent } from './deny-log.js';
 import { type ApplyOutcome, Firewall } from './firewall.js';
 import { createFirewallMetrics } from './metrics.js';
+import { listSessions, parseSessionFilter } from './sessions.js';
 
 const VERSION = process.env.MOAT_VERSION ?? '0.1.0';
 
@@ -23,9 +24,10 @@ async function main() {
     config.interceptHttpPort > 0 && config.interceptTlsPort > 0
       ? { httpPort: config.interceptHttpPort, tlsPort: config.interceptTlsPort }
       : undefined;
+  const inNetns = config.netns ? ['ip', 'netns', 'exec', config.netns] : [];
   const firewall = new Firewall({
     mode: config.mode,
-    ...(config.netns ? { nft: { command: ['ip', 'netns', 'exec', config.netns, 'nft'] } } : {}),
+    nft: { command: [...inNetns, 'nft'] },
     render: { table: config.table, logGroup: config.logGroup, ...(interception ? { interception } : {}) },
   });
   let last: (ApplyOutcome & { version: number }) | undefined;
@@ -59,6 +61,9 @@ async function main() {
         outcome.changed ? `ruleset for policy v${record.version} applied` : 'ruleset unchanged',
       );
     },
+    queries: {
+      sessions: (args) => listSessions(parseSessionFilter(args), [...inNetns, 'conntrack']),
+    },
     details: () => ({
       mode: config.mode,
       table: `inet ${config.table}`,
@@ -78,7 +83,7 @@ async function main() {
   if (config.ulogd === 'off') log.warn('MOAT_FIREWALL_ULOGD=off: denied flows are not reported as events');
   else {
     const reader = new DenyLogReader({
-      command: [...(config.netns ? ['ip', 'netns', 'exec', config.netns] : []), config.ulogd],
+      command: [...inNetns, config.ulogd],
       group: config.logGroup,
       runDir: config.runDir ?? mkdtempSync(join(tmpdir(), 'moat-firewall-')),
       log,

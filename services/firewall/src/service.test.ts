@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { type Bus, connectBus } from '@moat/bus';
 import { createLogger } from '@moat/log';
 import { announcePolicyChange, PolicyStore, parsePolicyText } from '@moat/policy';
+import type { QueryReply } from '@moat/service-kit';
 import {
   freePort,
   type ManagedProcess,
@@ -23,6 +24,7 @@ import {
   waitFor,
 } from '@moat/testkit';
 import { Redis } from 'ioredis';
+import type { SessionListing } from './sessions.js';
 import { curlFrom, packetTestSkipReason, startEchoServers } from './testing/packets.js';
 import { testPolicyText, writeBlocklist } from './testing/policies.js';
 import { ADDR, createTopology, NS, removeTopology } from './testing/topology.js';
@@ -187,6 +189,26 @@ describe('firewall service', { skip: reason }, () => {
     } finally {
       sub.unsubscribe();
     }
+  });
+
+  test("service - the sessions query lists the gateway's conntrack entries with their NAT, filtered", async () => {
+    assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:8080/`), /^peer=/);
+    type Reply = QueryReply & { result?: SessionListing };
+    const ask = (args: Record<string, unknown>) =>
+      bus.request<Reply>('moat.query.firewall.sessions', args, 5000);
+    const reply = await ask({ destination: ADDR.server, port: 8080, protocol: 'tcp' });
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+    const session = reply.result?.sessions[0];
+    assert.ok(session, JSON.stringify(reply));
+    assert.equal(session.original.source, ADDR.client);
+    assert.equal(session.reply.destination, ADDR.gwWan, 'the reply goes to the masqueraded address');
+    assert.ok((reply.result?.total ?? 0) >= (reply.result?.matched ?? 0));
+
+    const none = await ask({ destination: ADDR.server, port: 1 });
+    assert.equal(none.result?.matched, 0);
+    const bad = await ask({ port: 'http' });
+    assert.equal(bad.ok, false);
+    assert.match(bad.ok ? '' : bad.error, /^sessions: port:/);
   });
 
   /** moat.status.firewall, as control asks it, until it mentions `version` as applied or failed. */

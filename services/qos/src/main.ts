@@ -41,6 +41,7 @@ async function main() {
           : 'qos unchanged',
       );
     },
+    queries: { classes: () => shaper.classes() },
     details: () => ({
       ...(config.netns ? { netns: config.netns } : {}),
       trees: shaper.trees.map((tree) => ({
