@@ -10,7 +10,7 @@ case "${1:-}" in -h|--help) echo "usage: sudo scripts/setup.sh   (installs Debia
 [ "$(id -u)" = 0 ] || die "setup installs system packages: run it as root (sudo scripts/setup.sh)"
 
 step "1/6 system packages (apt)"
-packages=(ca-certificates curl git iproute2 nftables conntrack iperf3 ulogd2 ulogd2-json procps nats-server redis-server protobuf-compiler
+packages=(ca-certificates curl git iproute2 nftables conntrack iperf3 iputils-ping ulogd2 ulogd2-json procps nats-server redis-server protobuf-compiler
   podman buildah debootstrap fuse-overlayfs uidmap slirp4netns runc)
 missing=()
 # npm only fetches Node 24 here; the system's own npm is used when there is one.

@@ -87,7 +87,8 @@ export async function connectBus(opts: BusOptions): Promise<Bus> {
       const replies: T[] = [];
       const sub = nc.subscribe(inbox, {
         callback: (err, m) => {
-          if (!err) replies.push(decode<T>(m));
+          // with nobody subscribed, the server answers once with an empty "503 no responders"
+          if (!err && m.data.length > 0) replies.push(decode<T>(m));
         },
       });
       nc.publish(subject, encode(data), { reply: inbox, ...traced() });

@@ -145,10 +145,10 @@ export function sessionsTable(answers: InstanceAnswer<SessionListing>[]): string
         .join(' ');
       rows.push([
         answer.instance,
-        s.protocol,
+        o.icmpType === undefined ? s.protocol : `${s.protocol}/${o.icmpType}`,
         s.state ?? (s.flags.includes('UNREPLIED') ? 'UNREPLIED' : ''),
         endpoint(o.source, o.sourcePort),
-        endpoint(o.destination, o.destinationPort ?? o.icmpType),
+        endpoint(o.destination, o.destinationPort),
         nat || '-',
         `${s.timeout}s`,
       ]);

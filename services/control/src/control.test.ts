@@ -167,6 +167,12 @@ async function startProbe(): Promise<ServiceKit> {
       logLevel: 'silent',
     },
     applyPolicy: (record) => void probeApplied.set(record.version, performance.now()),
+    queries: {
+      echo: (args) => ({ args }),
+      broken: () => {
+        throw new Error('the engine is not ready');
+      },
+    },
     handleSignals: false,
   });
 }
@@ -253,6 +259,36 @@ test('moatctl status - lists control and a service kit started while control run
   assert.match(text.stdout, /^current policy: v1$/m);
   assert.match(text.stdout, /^control\s+control-test\s+healthy\s+ready\s+v1\s+\d+ ms\s+ok$/m);
   assert.match(text.stdout, /^probe\s+probe-1\s+healthy\s+ready\s+v1\s+\d+ ms\s+ok$/m);
+});
+
+test('control Query - every instance of the asked service answers; a failed one says why', async () => {
+  const query = (req: Partial<pb.QueryRequest>) =>
+    new Promise<pb.QueryResponse>((resolve, reject) =>
+      client.query({ service: 'probe', query: 'echo', argsJson: '', waitMs: 300, ...req }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      ),
+    );
+  const echo = await query({ argsJson: '{"limit":3}' });
+  assert.deepEqual(
+    echo.answers.map((a) => [a.instance, a.ok, JSON.parse(a.resultJson)]),
+    [['probe-1', true, { args: { limit: 3 } }]],
+  );
+  const broken = await query({ query: 'broken' });
+  assert.deepEqual(
+    broken.answers.map((a) => [a.ok, a.error]),
+    [[false, 'the engine is not ready']],
+  );
+  await assert.rejects(query({ argsJson: '[1]' }), /INVALID_ARGUMENT.*JSON object/);
+  await assert.rejects(query({ service: 'Probe.*' }), /INVALID_ARGUMENT/);
+});
+
+test('moatctl show - a service that does not run: exit 1, naming it and what to check', async () => {
+  const r = await moatctl(['show', 'qos', '--wait', '200']);
+  assert.equal(r.code, 1, show(r));
+  assert.match(
+    r.stderr,
+    /no qos instance answered the classes query; is the qos service running\? \(moatctl status\)/,
+  );
 });
 
 test('moatctl apply --wait - shows the new version reaching every service', async () => {
@@ -449,7 +485,7 @@ test('moatctl get/rollback - an unknown version exits 1 and points at history', 
 });
 
 test('moatctl --help - works for the program and every subcommand (exit 0)', async () => {
-  const subcommands = ['apply', 'get', 'diff', 'history', 'rollback', 'status'];
+  const subcommands = ['apply', 'get', 'diff', 'history', 'rollback', 'status', 'show'];
   const results = await Promise.all([moatctl(['--help']), ...subcommands.map((c) => moatctl([c, '--help']))]);
   const top = results[0] as CliResult;
   assert.equal(top.code, 0, show(top));
