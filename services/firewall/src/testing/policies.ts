@@ -36,6 +36,7 @@ objects:
     lan-net: 10.71.1.0/24
     server: ${ADDR.client}
     public: ${ADDR.gwWan}
+    wan-server: ${ADDR.server}
   addressSets:
     blocklist: { file: ${blocklist} }
   services:
@@ -43,6 +44,8 @@ objects:
     app: { protocol: tcp, ports: 8000 }
     app-public: { protocol: tcp, ports: 8443 }
     tcp-9090: { protocol: tcp, ports: 9090 }
+    udp-5300: { protocol: udp, ports: 5300 }
+    udp-5301: { protocol: udp, ports: 5301 }
 securityRules:
 ${extraRules}
   - { name: block-listed, fromZones: lan, toZones: wan, source: any, destination: blocklist, service: any, action: deny, log: { sessionInit: true }, counter: true }
