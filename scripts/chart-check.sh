@@ -232,6 +232,10 @@ expect_rejected "schema rejects a bad duration (proxy.timeouts.connect=10 second
   "/proxy/timeouts/connect" --set "proxy.timeouts.connect=10 seconds"
 expect_rejected "schema rejects a bad urlLists.type (proxy.urlLists.type=nfs)" \
   "/proxy/urlLists/type" --set proxy.urlLists.type=nfs
+expect_rejected "schema rejects a firewall table that is not Moat's (firewall.table=filter)" \
+  "/firewall/table" --set firewall.enabled=true --set firewall.table=filter
+expect_rejected "schema rejects a typo'd key under qos (qos.enabeld)" \
+  "/qos" --set qos.enabeld=true
 expect_rejected "validate.yaml: transparent proxy with an HPA" \
   "proxy: transparent.enabled=true runs the proxy as a DaemonSet" \
   --set proxy.transparent.enabled=true --set proxy.autoscaling.enabled=true

@@ -17,7 +17,9 @@ Commands:
   base                 only the base images (steps 1-3 of build)
   smoke SERVICE        run SERVICE's image against throwaway NATS and Redis on
                        loopback: health endpoints, the chart's helm test script,
-                       clean SIGTERM exit (control, proxy)
+                       clean SIGTERM exit (control, proxy); the gateway agents
+                       (firewall, qos) also run their kernel tools in a
+                       private network namespace
   tag SERVICE          print the image reference `build` gives SERVICE
   save SERVICE...      write the images as a docker-archive to stdout, e.g.
                        scripts/images.sh save control | k3s ctr images import -
@@ -330,6 +332,12 @@ stage_repo() {
   moat_chown_build_user "$dst"
 }
 
+# system_packages SERVICE — the Debian packages the service's image needs, from its package.json
+# ("moat": {"systemPackages": [...]}), space-separated; empty for most services.
+system_packages() {
+  json_field "$ROOT/services/$1/package.json" '(p.moat?.systemPackages ?? []).join(" ") || undefined'
+}
+
 build_services() {
   local services=("$@") ctx svc t0 ref tag version revision args=()
   ((${#services[@]})) || mapfile -t services < <(default_services)
@@ -354,6 +362,7 @@ build_services() {
     moat_podman build --network=host --pull=never --layers "${args[@]}" \
       -f "$ctx/deploy/images/service.Dockerfile" \
       --build-arg "SERVICE=$svc" --build-arg "NODE_VERSION=$NODE_VERSION" \
+      --build-arg "SYSTEM_PACKAGES=$(system_packages "$svc")" \
       --build-arg "VERSION=$tag" --build-arg "REVISION=$revision" \
       -t "$ref" -t "localhost/moat/$svc:$version" "$ctx" >"$CACHE_DIR/build-$svc.log" 2>&1 ||
       { tail -40 "$CACHE_DIR/build-$svc.log" >&2; die "build of $svc failed (log: $CACHE_DIR/build-$svc.log)"; }
@@ -418,20 +427,26 @@ http_status() { curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" || true; }
 # (charts/moat/files/test-<service>.mjs) is the check, run inside the image.
 SMOKE_ENV=()
 SMOKE_TEST_ENV=()
+# Extra `podman run` arguments of the service's container (the gateway agents run as root with
+# NET_ADMIN/NET_RAW, as the chart's DaemonSets do), and the check script when it is not the
+# chart's `helm test` script.
+SMOKE_RUN_ARGS=()
+SMOKE_TEST_SCRIPT=
 
 # smoke_run SERVICE HTTP_PORT — the five steps, for SERVICE's built image:
 #   1 nats-server (JetStream) and redis-server on loopback
 #   2 the image rootless on the host network, read-only root, no capabilities,
 #     with the shared MOAT_* / OTEL_* variables and SMOKE_ENV
 #   3 /healthz and /readyz on 127.0.0.1:HTTP_PORT until 200 (30 s)
-#   4 charts/moat/files/test-SERVICE.mjs inside the image with SMOKE_TEST_ENV
+#   4 the check script (the chart's charts/moat/files/test-SERVICE.mjs, or SMOKE_TEST_SCRIPT) inside the image with SMOKE_TEST_ENV
 #   5 SIGTERM: exit code 0 within 10 s
 smoke_run() {
   local svc="$1" http_port="$2" image tmp scripts nats_port redis_port name t0 path code deadline exit_code running
   local run_env=() test_env=() e
+  local script="${SMOKE_TEST_SCRIPT:-$ROOT/charts/moat/files/test-$svc.mjs}"
   image=$(built_ref "$svc")
   moat_podman_image_exists "$image" || die "$image not found: run scripts/images.sh build $svc first"
-  [[ -f "$ROOT/charts/moat/files/test-$svc.mjs" ]] || die "no charts/moat/files/test-$svc.mjs to run"
+  [[ -f "$script" ]] || die "no $script to run"
   moat_ensure_apt_packages nats-server redis-server curl
   tmp=$(mktemp -d)
   CLEANUP_DIRS+=("$tmp")
@@ -455,7 +470,7 @@ smoke_run() {
   t0=$(moat_now)
   moat_podman run -d --name "$name" --network=host --pull=never \
     --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,size=16m \
-    --cap-drop=ALL --security-opt=no-new-privileges \
+    --cap-drop=ALL --security-opt=no-new-privileges "${SMOKE_RUN_ARGS[@]}" \
     "${run_env[@]}" "$image" >/dev/null
 
   step 3 "GET /healthz and /readyz on 127.0.0.1:$http_port until 200 (30 s)"
@@ -472,18 +487,18 @@ smoke_run() {
     log "$path → 200 after $(moat_elapsed "$t0")s"
   done
 
-  step 4 "the chart's helm test (charts/moat/files/test-$svc.mjs) against the container"
+  step 4 "check script ${script#"$ROOT/"} against the container"
   scripts=$(moat_stage_dir)
   CLEANUP_DIRS+=("$scripts")
-  install -m 0644 "$ROOT/charts/moat/files/test-$svc.mjs" "$scripts/"
+  install -m 0644 "$script" "$scripts/check.mjs"
   moat_chown_build_user "$scripts"
   for e in MOAT_TEST_HOST=127.0.0.1 "${SMOKE_TEST_ENV[@]}"; do test_env+=(-e "$e"); done
   if ! moat_podman run --rm --network=host --pull=never --read-only --cap-drop=ALL \
     --security-opt=no-new-privileges -v "$scripts:/scripts:ro" --entrypoint node \
-    "${test_env[@]}" "$image" "/scripts/test-$svc.mjs" >"$tmp/test.log" 2>&1; then
+    "${test_env[@]}" "$image" /scripts/check.mjs >"$tmp/test.log" 2>&1; then
     sed 's/^/    /' "$tmp/test.log" >&2
     moat_podman logs "$name" 2>&1 | tail -20 >&2
-    die "the chart's test failed against $svc"
+    die "the check script failed against $svc"
   fi
   sed 's/^/    /' "$tmp/test.log" >&2
 
@@ -522,6 +537,56 @@ smoke_proxy() {
     MOAT_PROXY_TRANSPARENT_HTTP_PORT=0 MOAT_PROXY_TRANSPARENT_TLS_PORT=0)
   SMOKE_TEST_ENV=("MOAT_TEST_PROXY_PORT=$proxy_port" "MOAT_TEST_HTTP_PORT=$http_port")
   smoke_run proxy "$http_port"
+}
+
+# The gateway agents (firewall, qos) as the chart's DaemonSets run them: root in the container with
+# only NET_ADMIN and NET_RAW. Rootless, on the host network, they cannot change the host's nftables
+# or qdiscs (the user namespace does not own it): this run proves the image starts, serves health
+# and metrics and stops cleanly; smoke_kernel_tools then proves its tools work on a namespace the
+# container owns.
+smoke_gateway_agent() {
+  local svc="$1" prefix="$2" http_port
+  http_port=$(free_port)
+  SMOKE_ENV=("MOAT_${prefix}_HTTP_PORT=$http_port" "MOAT_${prefix}_HTTP_HOST=127.0.0.1")
+  SMOKE_RUN_ARGS=(--user 0:0 --cap-add NET_ADMIN --cap-add NET_RAW)
+  SMOKE_TEST_ENV=("MOAT_TEST_HTTP_PORT=$http_port" "MOAT_TEST_METRIC=moat_${svc}_")
+  SMOKE_TEST_SCRIPT="$ROOT/deploy/images/smoke/check-gateway-agent.mjs"
+  smoke_run "$svc" "$http_port"
+}
+
+# smoke_kernel_tools SERVICE SCRIPT — run SCRIPT (sh) in SERVICE's image, root with NET_ADMIN, in a
+# network namespace of its own: the image's nft/tc/conntrack must work, not merely exist.
+smoke_kernel_tools() {
+  local out
+  log "kernel tools of $1 in a private network namespace"
+  if ! out=$(moat_podman run --rm --network=none --pull=never --user 0:0 --cap-drop=ALL \
+    --cap-add NET_ADMIN --cap-add NET_RAW --security-opt=no-new-privileges --entrypoint sh \
+    "$(built_ref "$1")" -euc "$2" 2>&1); then
+    printf '%s\n' "$out" | sed 's/^/    /' >&2
+    die "the kernel tools of $1 failed"
+  fi
+  printf '%s\n' "$out" | sed 's/^/    /' >&2
+  log "smoke $1 kernel tools: ok"
+}
+
+smoke_firewall() {
+  smoke_gateway_agent firewall FIREWALL
+  smoke_kernel_tools firewall '
+    printf "table inet moat {\n chain forward {\n  type filter hook forward priority filter; policy drop;\n  ct state established,related accept\n }\n}\n" | nft -f -
+    nft list table inet moat | grep -q "policy drop"
+    conntrack -L >/dev/null 2>&1 || conntrack -L
+    ulogd --version | head -1
+    nft --version'
+}
+
+smoke_qos() {
+  smoke_gateway_agent qos QOS
+  smoke_kernel_tools qos '
+    ip link add name moq-smoke type ifb
+    tc qdisc add dev moq-smoke root handle 1: htb default 10
+    tc class add dev moq-smoke parent 1: classid 1:10 htb rate 10mbit
+    tc -s class show dev moq-smoke | grep -q "class htb 1:10"
+    tc -V'
 }
 
 cmd_smoke() {

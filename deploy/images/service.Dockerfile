@@ -11,7 +11,8 @@
 #   build  npm ci on the pruned manifests (a layer that only changes with
 #          them) → full pruned source → turbo build → drop devDependencies →
 #          collect dist/ and production node_modules into /out
-#   final  the slim Node base, non-root (10001), /out only
+#   final  the slim Node base, the service's Debian tools (SYSTEM_PACKAGES),
+#          non-root (10001), /out only
 
 ARG NODE_VERSION=24.21.0
 
@@ -90,6 +91,14 @@ LABEL org.opencontainers.image.title="moat-${SERVICE}" \
 ENV NODE_ENV=production \
     MOAT_SERVICE=${SERVICE} \
     MOAT_VERSION=${VERSION}
+# The Debian tools a service drives (package.json "moat": {"systemPackages": [...]}), e.g. nft,
+# conntrack and ulogd for the firewall, tc for qos; scripts/images.sh passes them. None for most.
+ARG SYSTEM_PACKAGES=
+RUN if [ -n "${SYSTEM_PACKAGES}" ]; then \
+      apt-get update \
+   && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${SYSTEM_PACKAGES} \
+   && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log; \
+    fi
 COPY --from=build --chown=0:0 /out/ /app/
 # ENTRYPOINT cannot expand build arguments, so the working directory carries the
 # service: the process runs /app/services/$SERVICE/dist/main.js, resolving

@@ -192,6 +192,8 @@ Usage: {{ include "moat.expectedServices" $ }}
 {{- else }}
 {{- $enabled := list "control" }}
 {{- if .Values.proxy.enabled }}{{ $enabled = append $enabled "proxy" }}{{ end }}
+{{- if .Values.firewall.enabled }}{{ $enabled = append $enabled "firewall" }}{{ end }}
+{{- if .Values.qos.enabled }}{{ $enabled = append $enabled "qos" }}{{ end }}
 {{- join "," $enabled }}
 {{- end }}
 {{- end }}
@@ -331,14 +333,14 @@ Usage: {{- if include "moat.proxy.httpExposed" $ }}…{{ end }}
 
 {{/*
 moat.hostNetworkClients — "true" when this release runs a Moat pod on the host
-network that talks to NATS and Redis (today: the transparent proxy), else empty.
+network that talks to NATS and Redis (the transparent proxy, the firewall, qos), else empty.
 Such pods connect from node addresses, not pod IPs, so the NetworkPolicies of
 NATS and Redis also admit gateway.nodeCIDRs then. A new host agent adds its
 condition here.
 Usage: {{- if include "moat.hostNetworkClients" $ }}…{{ end }}
 */}}
 {{- define "moat.hostNetworkClients" -}}
-{{- if and .Values.proxy.enabled .Values.proxy.transparent.enabled }}true{{ end }}
+{{- if or (and .Values.proxy.enabled .Values.proxy.transparent.enabled) .Values.firewall.enabled .Values.qos.enabled }}true{{ end }}
 {{- end }}
 
 {{/*
