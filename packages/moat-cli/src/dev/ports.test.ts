@@ -20,9 +20,10 @@ test('dev ports - a base port allocates every port in sequence, without collisio
   );
   assert.deepEqual(ports.services.control, { http: 30003, grpc: 30004 });
   assert.deepEqual(ports.services.proxy, { http: 30005, proxy: 30006 });
-  // the firewall is lab-only, but keeps its place so ports do not move with the selection
+  // the firewall and qos are lab-only, but keep their places so ports do not move with the selection
   assert.deepEqual(ports.services.firewall, { http: 30007 });
-  assert.deepEqual(ports.services.fake, { http: 30009 });
+  assert.deepEqual(ports.services.qos, { http: 30009 });
+  assert.deepEqual(ports.services.fake, { http: 30011 });
   const numbers = allPorts(ports).map((p) => p.port);
   assert.equal(new Set(numbers).size, numbers.length);
 });
