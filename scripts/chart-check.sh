@@ -236,6 +236,8 @@ expect_rejected "schema rejects a firewall table that is not Moat's (firewall.ta
   "/firewall/table" --set firewall.enabled=true --set firewall.table=filter
 expect_rejected "schema rejects a typo'd key under qos (qos.enabeld)" \
   "/qos" --set qos.enabeld=true
+expect_rejected "validate.yaml: qos without the firewall" \
+  "qos.enabled=true needs firewall.enabled=true" --set qos.enabled=true
 expect_rejected "validate.yaml: transparent proxy with an HPA" \
   "proxy: transparent.enabled=true runs the proxy as a DaemonSet" \
   --set proxy.transparent.enabled=true --set proxy.autoscaling.enabled=true

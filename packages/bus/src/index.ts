@@ -1,5 +1,6 @@
 export { type Bus, type BusOptions, connectBus, type JsonHandler, type JsonMessage } from './bus.js';
 export { publishEvent } from './events.js';
+export type { ClassStats, FlowTuple, QosClassView, Session, SessionListing } from './queries.js';
 export {
   type ConsumerDeclaration,
   consumers,

@@ -3,15 +3,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { QosClassView, SessionListing } from '@moat/bus';
 import { controlV1 as pb } from '@moat/proto';
 import { runCommand } from '@moat/testkit';
 import { CommanderError } from 'commander';
 import { CliError, DEFAULT_ADDR, LAB_SOCKET, resolveAddress } from './client.js';
 import { buildProgram } from './program.js';
 import {
+  bits,
+  decodeAnswers,
   diffText,
   historyTable,
   outcomeName,
+  qosTable,
+  sessionsTable,
   statusProblems,
   statusTable,
   table,
@@ -267,6 +272,91 @@ describe('render', () => {
       }),
       '+ zones.dmz: {}\n- nat.source[0]: {"name":"x"}\n~ metadata.name: "a" → "b"',
     );
+  });
+
+  test('render - sessionsTable shows each flow with its NAT, the counts, and an instance that failed', () => {
+    const answers = decodeAnswers<SessionListing>({
+      answers: [
+        {
+          service: 'firewall',
+          instance: 'gw-1',
+          ok: true,
+          error: '',
+          resultJson: JSON.stringify({
+            matched: 3,
+            total: 9,
+            sessions: [
+              {
+                protocol: 'tcp',
+                state: 'ESTABLISHED',
+                timeout: 300,
+                flags: ['ASSURED'],
+                original: {
+                  source: '10.0.0.5',
+                  destination: '192.0.2.10',
+                  sourcePort: 40000,
+                  destinationPort: 80,
+                },
+                reply: {
+                  source: '10.0.0.1',
+                  destination: '10.0.0.5',
+                  sourcePort: 3129,
+                  destinationPort: 40000,
+                },
+              },
+              {
+                protocol: 'icmp',
+                timeout: 20,
+                flags: [],
+                original: { source: '10.0.0.5', destination: '192.0.2.10', icmpType: 8 },
+                reply: { source: '192.0.2.10', destination: '203.0.113.1', icmpType: 0 },
+              },
+            ],
+          }),
+        },
+        { service: 'firewall', instance: 'gw-2', ok: false, resultJson: '', error: 'cannot run conntrack' },
+      ],
+    });
+    const text = sessionsTable(answers);
+    assert.match(
+      text,
+      /^gw-1 +tcp +ESTABLISHED +10\.0\.0\.5:40000 +192\.0\.2\.10:80 +dst→10\.0\.0\.1:3129 +300s$/m,
+    );
+    assert.match(text, /^gw-1 +icmp\/8 +10\.0\.0\.5 +192\.0\.2\.10 +src→203\.0\.113\.1 +20s$/m);
+    assert.match(text, /^gw-1: 2 shown, 3 matched, 9 in the table \(raise --limit or narrow the filter\)$/m);
+    assert.match(text, /^gw-2: cannot run conntrack$/m);
+  });
+
+  test('render - qosTable stars the default class and prints rates the way tc does', () => {
+    const view: QosClassView = {
+      interface: 'wan0',
+      direction: 'egress',
+      class: 'bulk',
+      rate: 20e6,
+      ceil: 100e6,
+      priority: 6,
+      isDefault: true,
+      device: 'wan0',
+      stats: {
+        minor: 0xdd8e,
+        backlogBytes: 4500,
+        borrowed: 0,
+        bytes: 1_500_000,
+        packets: 1000,
+        drops: 2,
+        overlimits: 7,
+        rateBps: 9_600_000,
+        backlogPackets: 3,
+      },
+    };
+    const text = qosTable([
+      { instance: 'gw-1', result: [view] },
+      { instance: 'gw-2', result: [] },
+    ]);
+    assert.match(text, /^gw-1 +wan0 +egress +bulk\* +20Mbit +100Mbit +6 +9\.6Mbit +1\.5M +1000 +2 +7 +3$/m);
+    assert.match(text, /^gw-2: no interface is shaped/m);
+    assert.equal(bits(999), '999');
+    assert.equal(bits(1_250_000_000), '1.25G');
   });
 
   test('render - outcomeName names every outcome', () => {

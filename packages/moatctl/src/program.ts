@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { basename } from 'node:path';
+import type { QosClassView, SessionListing } from '@moat/bus';
 import type { controlV1 as pb } from '@moat/proto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
@@ -10,9 +11,7 @@ import {
   diffText,
   historyTable,
   outcomeName,
-  type QosClassView,
   qosTable,
-  type SessionListing,
   sessionsTable,
   statusProblems,
   statusTable,
@@ -221,7 +220,7 @@ export function buildProgram(io: Io): Command {
     .option('--protocol <name>', 'tcp, udp, icmp, …')
     .option('--port <n>', 'only flows with this port at either end', positive)
     .option('--state <state>', 'TCP state, e.g. ESTABLISHED, TIME_WAIT')
-    .option('-n, --limit <n>', 'at most this many per gateway', positive, 100)
+    .option('-n, --limit <n>', 'at most this many per gateway (up to 2000)', positive, 100)
     .option('--wait <ms>', 'how long to wait for firewall instances to answer', positive, 1000)
     .action(
       run(async ({ gw, json }, opts: Record<string, unknown> & { wait: number }) => {

@@ -1,3 +1,4 @@
+import type { QosClassView, SessionListing } from '@moat/bus';
 import { controlV1 as pb } from '@moat/proto';
 
 /** Left-aligned columns, for terminal tables. */
@@ -99,87 +100,64 @@ export function decodeAnswers<T>(res: pb.QueryResponse): InstanceAnswer<T>[] {
   );
 }
 
-/** What the firewall answers to `sessions` (services/firewall/src/sessions.ts). */
-export interface SessionListing {
-  matched: number;
-  total: number;
-  sessions: {
-    protocol: string;
-    state?: string;
-    timeout: number;
-    original: FlowEnd;
-    reply: FlowEnd;
-    flags: string[];
-  }[];
-}
-interface FlowEnd {
-  source: string;
-  destination: string;
-  sourcePort?: number;
-  destinationPort?: number;
-  icmpType?: number;
-}
-
 const endpoint = (address: string, port: number | undefined) =>
   port === undefined ? address : address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
-/** The session table, with the NAT each flow went through (from the reply tuple). */
-export function sessionsTable(answers: InstanceAnswer<SessionListing>[]): string {
+/**
+ * One table from every instance's answer: `rowsOf` gives an instance's rows, `noteOf` an optional line
+ * under the table; an instance that could not answer gets its error as its note.
+ */
+function perInstance<T>(
+  answers: InstanceAnswer<T>[],
+  rowsOf: (result: T, instance: string) => string[][],
+  noteOf: (result: T) => string | undefined,
+): { rows: string[][]; notes: string[] } {
   const rows: string[][] = [];
   const notes: string[] = [];
-  for (const answer of answers) {
-    if (!answer.result) {
-      notes.push(`${answer.instance}: ${answer.error}`);
+  for (const { instance, result, error } of answers) {
+    if (result === undefined) {
+      notes.push(`${instance}: ${error}`);
       continue;
     }
-    const { matched, total, sessions } = answer.result;
-    for (const s of sessions) {
-      const { original: o, reply: r } = s;
-      const snat = r.destination !== o.source || r.destinationPort !== o.sourcePort;
-      const dnat = r.source !== o.destination || r.sourcePort !== o.destinationPort;
-      const nat = [
-        snat ? `src→${endpoint(r.destination, r.destinationPort)}` : '',
-        dnat ? `dst→${endpoint(r.source, r.sourcePort)}` : '',
-      ]
-        .filter(Boolean)
-        .join(' ');
-      rows.push([
-        answer.instance,
-        o.icmpType === undefined ? s.protocol : `${s.protocol}/${o.icmpType}`,
-        s.state ?? (s.flags.includes('UNREPLIED') ? 'UNREPLIED' : ''),
-        endpoint(o.source, o.sourcePort),
-        endpoint(o.destination, o.destinationPort),
-        nat || '-',
-        `${s.timeout}s`,
-      ]);
-    }
-    notes.push(
-      `${answer.instance}: ${sessions.length} shown, ${matched} matched, ${total} in the table${
-        matched > sessions.length ? ' (raise --limit or narrow the filter)' : ''
-      }`,
-    );
+    rows.push(...rowsOf(result, instance));
+    const note = noteOf(result);
+    if (note) notes.push(`${instance}: ${note}`);
   }
-  const head = ['INSTANCE', 'PROTO', 'STATE', 'SOURCE', 'DESTINATION', 'NAT', 'EXPIRES'];
-  return [rows.length > 0 ? table(head, rows) : 'no sessions match', ...notes].join('\n');
+  return { rows, notes };
 }
 
-/** What the qos service answers to `classes` (services/qos/src/shaper.ts ClassView). */
-export interface QosClassView {
-  interface: string;
-  direction: string;
-  class: string;
-  rate: number;
-  ceil: number;
-  priority: number;
-  isDefault: boolean;
-  stats?: {
-    bytes: number;
-    packets: number;
-    drops: number;
-    overlimits: number;
-    rateBps?: number;
-    backlogPackets: number;
-  };
+/** The NAT a flow went through, read from its reply tuple: `src→a:p` (source NAT), `dst→b:q` (DNAT). */
+function natOf({ original: o, reply: r }: SessionListing['sessions'][number]): string {
+  const snat = r.destination !== o.source || r.destinationPort !== o.sourcePort;
+  const dnat = r.source !== o.destination || r.sourcePort !== o.destinationPort;
+  const nat = [
+    snat ? `src→${endpoint(r.destination, r.destinationPort)}` : '',
+    dnat ? `dst→${endpoint(r.source, r.sourcePort)}` : '',
+  ].filter(Boolean);
+  return nat.length > 0 ? nat.join(' ') : '-';
+}
+
+/** The session table, with the NAT each flow went through. */
+export function sessionsTable(answers: InstanceAnswer<SessionListing>[]): string {
+  const { rows, notes } = perInstance(
+    answers,
+    ({ sessions }, instance) =>
+      sessions.map((s) => [
+        instance,
+        s.original.icmpType === undefined ? s.protocol : `${s.protocol}/${s.original.icmpType}`,
+        s.state ?? (s.flags.includes('UNREPLIED') ? 'UNREPLIED' : ''),
+        endpoint(s.original.source, s.original.sourcePort),
+        endpoint(s.original.destination, s.original.destinationPort),
+        natOf(s),
+        `${s.timeout}s`,
+      ]),
+    ({ matched, total, sessions }) =>
+      `${sessions.length} shown, ${matched} matched, ${total} in the table${
+        matched > sessions.length ? ' (raise --limit or narrow the filter)' : ''
+      }`,
+  );
+  const head = ['INSTANCE', 'PROTO', 'STATE', 'SOURCE', 'DESTINATION', 'NAT', 'EXPIRES'];
+  return [rows.length > 0 ? table(head, rows) : 'no sessions match', ...notes].join('\n');
 }
 
 /** 12500000 → "12.5M", the way tc prints rates. */
@@ -195,18 +173,13 @@ export function bits(value: number): string {
 }
 
 export function qosTable(answers: InstanceAnswer<QosClassView[]>[]): string {
-  const rows: string[][] = [];
-  const notes: string[] = [];
-  for (const answer of answers) {
-    if (!answer.result) {
-      notes.push(`${answer.instance}: ${answer.error}`);
-      continue;
-    }
-    if (answer.result.length === 0)
-      notes.push(`${answer.instance}: no interface is shaped (policy qos section)`);
-    for (const c of answer.result) {
-      rows.push([
-        answer.instance,
+  const stat = (c: QosClassView, read: (stats: NonNullable<QosClassView['stats']>) => string) =>
+    c.stats ? read(c.stats) : '-';
+  const { rows, notes } = perInstance(
+    answers,
+    (classes, instance) =>
+      classes.map((c) => [
+        instance,
         c.interface,
         c.direction,
         `${c.class}${c.isDefault ? '*' : ''}`,
@@ -214,14 +187,14 @@ export function qosTable(answers: InstanceAnswer<QosClassView[]>[]): string {
         `${bits(c.ceil)}bit`,
         String(c.priority),
         c.stats?.rateBps === undefined ? '-' : `${bits(c.stats.rateBps)}bit`,
-        c.stats ? bits(c.stats.bytes) : '-',
-        c.stats ? String(c.stats.packets) : '-',
-        c.stats ? String(c.stats.drops) : '-',
-        c.stats ? String(c.stats.overlimits) : '-',
-        c.stats ? String(c.stats.backlogPackets) : '-',
-      ]);
-    }
-  }
+        stat(c, (x) => bits(x.bytes)),
+        stat(c, (x) => String(x.packets)),
+        stat(c, (x) => String(x.drops)),
+        stat(c, (x) => String(x.overlimits)),
+        stat(c, (x) => String(x.backlogPackets)),
+      ]),
+    (classes) => (classes.length === 0 ? 'no interface is shaped (policy qos section)' : undefined),
+  );
   const head = [
     'INSTANCE',
     'INTERFACE',

@@ -6,6 +6,7 @@ import {
   expandAddresses,
   expandServices,
   isScheduleActive,
+  qosClassIds,
   servicesCover,
 } from './semantics.js';
 import { loadExamplePolicy } from './testing.js';
@@ -59,4 +60,24 @@ describe('policy semantics', () => {
     assert.ok(isScheduleActive(paris, new Date('2026-11-22T23:30:00Z')), '00:30 in Paris (UTC+1)');
     assert.equal(isScheduleActive(paris, new Date('2026-11-23T00:30:00Z')), false, '01:30 in Paris');
   });
+});
+
+test('semantics - QoS class ids come from the class names: adding a class moves no other class', () => {
+  const withClasses = (...names: string[]) =>
+    ({
+      qos: { interfaces: {}, classes: Object.fromEntries(names.map((n) => [n, { rate: 1e6, priority: 4 }])) },
+    }) as unknown as Parameters<typeof qosClassIds>[0];
+  const before = qosClassIds(withClasses('bulk', 'interactive'));
+  const after = qosClassIds(withClasses('a-first', 'bulk', 'interactive', 'voice'));
+  assert.equal(after.get('bulk'), before.get('bulk'));
+  assert.equal(after.get('interactive'), before.get('interactive'));
+  const ids = [...after.values()];
+  assert.equal(new Set(ids).size, ids.length, 'distinct');
+  assert.ok(
+    ids.every((id) => id >= 0x10 && id <= 0xfffe),
+    ids.map((id) => id.toString(16)).join(' '),
+  );
+  // many classes still get distinct ids (collisions move to the next free id)
+  const many = qosClassIds(withClasses(...Array.from({ length: 500 }, (_, i) => `class-${i}`)));
+  assert.equal(new Set(many.values()).size, 500);
 });

@@ -92,16 +92,38 @@ export function expandServices(policy: Policy, refs: readonly string[]): Service
   return out;
 }
 
-/** First HTB minor class id given to a QoS class; lower ids are left for the root and inner classes. */
+/** HTB minor ids of QoS classes lie in [FIRST, LAST]; lower ids are left for the root and inner classes. */
 const FIRST_QOS_CLASS_MINOR = 0x10;
+const LAST_QOS_CLASS_MINOR = 0xfffe;
+
+/** FNV-1a, 32 bits: a stable, well-spread number for a class name. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}
 
 /**
- * The HTB minor id of each QoS class (major 1): classes in name order from 0x10. The firewall marks
- * packets with `meta priority set 1:<id>` and the qos service builds classes with the same ids.
+ * The HTB minor id of each QoS class (major 1). The firewall marks packets with
+ * `meta priority set 1:<id>` and keeps the id in each flow's conntrack mark; the qos service builds
+ * classes with the same ids. An id comes from a hash of the class's name, not its position, so adding
+ * or removing another class does not move running flows into a different class. Two names that hash
+ * alike (rare among 65,519 ids) are resolved in name order, to the next free id.
  */
 export function qosClassIds(policy: Policy): Map<string, number> {
-  const names = Object.keys(policy.qos?.classes ?? {}).sort();
-  return new Map(names.map((name, i) => [name, FIRST_QOS_CLASS_MINOR + i]));
+  const span = LAST_QOS_CLASS_MINOR - FIRST_QOS_CLASS_MINOR + 1;
+  const taken = new Set<number>();
+  const ids = new Map<string, number>();
+  for (const name of Object.keys(policy.qos?.classes ?? {}).sort()) {
+    let offset = fnv1a(name) % span;
+    while (taken.has(offset)) offset = (offset + 1) % span;
+    taken.add(offset);
+    ids.set(name, FIRST_QOS_CLASS_MINOR + offset);
+  }
+  return ids;
 }
 
 /** True when one of the services covers a TCP/UDP connection to `port`. */

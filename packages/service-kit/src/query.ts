@@ -1,7 +1,7 @@
 /**
  * Read-only questions to a service's instances, asked through control (`moatctl show …`): each
- * query is served on `moat.query.<service>.<name>` and every instance answers for itself, so a
- * DaemonSet's pods each report their own node.
+ * query is served on `moat.query.<service>.<name>` and every instance answers for itself (a
+ * DaemonSet's pods each for the node they run on), named by its instance id.
  */
 import { type Bus, subjects } from '@moat/bus';
 import type { Logger } from '@moat/log';
@@ -37,7 +37,13 @@ export function serveQueries(
         if (!(err instanceof QueryArgumentError)) log.warn({ err, query: name }, 'query failed');
         reply = { ...who, ok: false, error: (err as Error).message };
       }
-      m.respond(reply);
+      try {
+        m.respond(reply);
+      } catch (err) {
+        // e.g. an answer larger than the server's max_payload: say so rather than stay silent
+        log.warn({ err, query: name }, 'query answer could not be sent');
+        m.respond({ ...who, ok: false, error: `the answer could not be sent: ${(err as Error).message}` });
+      }
     }),
   );
 }

@@ -26,6 +26,9 @@ export interface ControlApiDeps {
   statusWaitMs: number;
 }
 
+/** Longest a query waits for answers; a caller's larger wait is cut to it. */
+const MAX_QUERY_WAIT_MS = 10_000;
+
 /** A query named no service or query that could exist. */
 export class QueryInvalidError extends Error {
   override name = 'QueryInvalidError';
@@ -118,7 +121,7 @@ export class ControlApi {
     const replies = await this.deps.bus.gather<QueryReply>(
       subjects.query(service, name),
       args,
-      waitMs > 0 ? waitMs : 1000,
+      waitMs > 0 ? Math.min(waitMs, MAX_QUERY_WAIT_MS) : 1000,
     );
     if (replies.length === 0) {
       throw new QueryUnansweredError(

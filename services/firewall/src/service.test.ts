@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Bus, connectBus } from '@moat/bus';
+import { type Bus, connectBus, type SessionListing } from '@moat/bus';
 import { createLogger } from '@moat/log';
 import { announcePolicyChange, PolicyStore, parsePolicyText } from '@moat/policy';
 import type { QueryReply } from '@moat/service-kit';
@@ -24,7 +24,6 @@ import {
   waitFor,
 } from '@moat/testkit';
 import { Redis } from 'ioredis';
-import type { SessionListing } from './sessions.js';
 import { curlFrom, packetTestSkipReason, startEchoServers } from './testing/packets.js';
 import { testPolicyText, writeBlocklist } from './testing/policies.js';
 import { ADDR, createTopology, NS, removeTopology } from './testing/topology.js';

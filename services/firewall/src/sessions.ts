@@ -2,35 +2,12 @@
  * The firewall's sessions: the kernel's conntrack table, as `show security flow session` lists it on
  * other gateways. Read with conntrack-tools (`conntrack -L -o extended`) and filtered here.
  */
+import type { FlowTuple, Session, SessionListing } from '@moat/bus';
 import { QueryArgumentError, runTool } from '@moat/service-kit';
 import { z } from 'zod';
 
-export interface FlowTuple {
-  source: string;
-  destination: string;
-  sourcePort?: number;
-  destinationPort?: number;
-  /** ICMP type and code. */
-  icmpType?: number;
-  icmpCode?: number;
-  packets?: number;
-  bytes?: number;
-}
-
-export interface Session {
-  family: 4 | 6;
-  protocol: string;
-  /** TCP state (ESTABLISHED, TIME_WAIT, …); absent for other protocols. */
-  state?: string;
-  /** Seconds until the entry expires without traffic. */
-  timeout: number;
-  /** As the initiator sent it. */
-  original: FlowTuple;
-  /** As the reply comes back: differs from the mirrored original when NAT rewrote the flow. */
-  reply: FlowTuple;
-  flags: string[];
-  mark: number;
-}
+/** Most sessions one answer lists. */
+export const MAX_SESSIONS = 2000;
 
 const FILTER_SCHEMA = z
   .strictObject({
@@ -45,7 +22,8 @@ const FILTER_SCHEMA = z
       .string()
       .regex(/^[A-Za-z_]+$/)
       .optional(),
-    limit: z.coerce.number().int().min(1).max(100_000).default(100),
+    // an answer travels in one NATS message (1 MB by default): about 400 bytes a session
+    limit: z.coerce.number().int().min(1).max(MAX_SESSIONS).default(100),
   })
   .describe('sessions query');
 
@@ -130,23 +108,22 @@ export function matchesFilter(session: Session, filter: SessionFilter): boolean 
   return true;
 }
 
-export interface SessionListing {
-  /** Entries in the table that matched the filter (can be more than listed). */
-  matched: number;
-  /** Entries in the table. */
-  total: number;
-  sessions: Session[];
-}
+/** One conntrack listing at a time: a burst of queries must not start a burst of table dumps. */
+let running: Promise<unknown> = Promise.resolve();
 
 /** Reads the conntrack table (through `command`, e.g. `ip netns exec <ns> conntrack`) and filters it. */
 export async function listSessions(
   filter: SessionFilter,
   command: readonly string[] = ['conntrack'],
 ): Promise<SessionListing> {
-  const out = await runTool(command, ['-L', '-o', 'extended'], {
-    timeoutMs: 30_000,
-    hint: 'is conntrack installed? (Debian: conntrack)',
-  });
+  const dump = running.then(() =>
+    runTool(command, ['-L', '-o', 'extended'], {
+      timeoutMs: 30_000,
+      hint: 'is conntrack installed? (Debian: conntrack)',
+    }),
+  );
+  running = dump.catch(() => undefined);
+  const out = await dump;
   const listing: SessionListing = { matched: 0, total: 0, sessions: [] };
   for (const line of out.split('\n')) {
     const session = parseConntrackLine(line);

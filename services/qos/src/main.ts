@@ -23,8 +23,9 @@ async function main() {
     config,
     log,
     registry,
-    // A policy this host cannot carry out (a missing interface, a tree tc refuses) throws: the
-    // running trees stay, and the kit reports the failure to `moatctl status` / `apply --wait`.
+    // A policy this host cannot carry out throws: a missing interface is refused before anything
+    // changes, a tree tc refuses undoes what the change wrote; the kit reports the failure to
+    // `moatctl status` / `apply --wait`.
     applyPolicy: async (record) => {
       const outcome = await shaper.apply(record.policy);
       metrics.applied(outcome);

@@ -4,26 +4,26 @@ import { htbQuantum, ifbName, planQos } from './plan.js';
 import { parseClassStats, treeCommands } from './tc.js';
 import { EGRESS_POLICY, INGRESS_POLICY, NO_QOS_POLICY } from './testing/policies.js';
 
-test('plan - one tree per shaped interface and direction, class ids shared with the firewall (name order from 1:10)', () => {
+test('plan - one tree per shaped interface and direction, class ids shared with the firewall (from the class names)', () => {
   const trees = planQos(INGRESS_POLICY);
   assert.deepEqual(
     trees.map((tree) => [tree.interface, tree.direction, tree.device, tree.rate, tree.defaultMinor]),
     [
-      ['wan0', 'egress', 'wan0', 100e6, 0x10],
-      ['wan0', 'ingress', 'moq-wan0', 12e6, 0x10],
+      ['wan0', 'egress', 'wan0', 100e6, 0xdd8e],
+      ['wan0', 'ingress', 'moq-wan0', 12e6, 0xdd8e],
     ],
   );
-  // bulk (0x10) has no ceil: it may borrow up to the tree's rate, which differs per direction
+  // bulk has no ceil: it may borrow up to the tree's rate, which differs per direction
   assert.deepEqual(
     trees.map((tree) => tree.classes.map((cls) => [cls.name, cls.minor, cls.rate, cls.ceil, cls.priority])),
     [
       [
-        ['bulk', 0x10, 2e6, 100e6, 6],
-        ['capped', 0x11, 5e6, 10e6, 2],
+        ['bulk', 0xdd8e, 2e6, 100e6, 6],
+        ['capped', 0x2f68, 5e6, 10e6, 2],
       ],
       [
-        ['bulk', 0x10, 2e6, 12e6, 6],
-        ['capped', 0x11, 5e6, 10e6, 2],
+        ['bulk', 0xdd8e, 2e6, 12e6, 6],
+        ['capped', 0x2f68, 5e6, 10e6, 2],
       ],
     ],
   );
@@ -32,11 +32,13 @@ test('plan - one tree per shaped interface and direction, class ids shared with 
 
 test('plan - IFB names fit the 15-character limit and stay distinct for long interface names', () => {
   assert.equal(ifbName('wan0'), 'moq-wan0');
-  const a = ifbName('enp0s31f6-uplink');
-  const b = ifbName('enp0s31f6-uplinx');
+  assert.equal(ifbName('enp0s31f6u1'), 'moq-enp0s31f6u1', 'an 11-character name fits as it is');
+  // the longest names the policy allows (15 characters) differ only at the end
+  const a = ifbName('enp0s31f6uplnk1');
+  const b = ifbName('enp0s31f6uplnk2');
   assert.ok(a.length <= 15 && b.length <= 15, `${a} ${b}`);
   assert.notEqual(a, b);
-  assert.ok(a.startsWith('moq-'));
+  assert.ok(a.startsWith('moq-') && b.startsWith('moq-'));
 });
 
 test('plan - quantum is 1/100 s at the rate, kept between one frame and the kernel limit', () => {
@@ -49,20 +51,20 @@ test('tc - a tree with the same default class is updated in place; another defau
   const [tree] = planQos(EGRESS_POLICY);
   assert.ok(tree);
   const fresh = treeCommands(tree, undefined, []);
-  assert.equal(fresh[0], 'qdisc replace dev wan0 root handle 1: htb default 10');
+  assert.equal(fresh[0], 'qdisc replace dev wan0 root handle 1: htb default dd8e');
   assert.match(
     fresh[1] ?? '',
     /^class replace dev wan0 parent 1: classid 1:1 .*htb rate 30000000bit ceil 30000000bit/,
   );
   assert.ok(
-    fresh.some((c) => /classid 1:11 .* prio 2 quantum 6250$/.test(c)),
+    fresh.some((c) => /classid 1:2f68 .* prio 2 quantum 6250$/.test(c)),
     fresh.join('\n'),
   );
 
   const inPlace = treeCommands(
     tree,
-    { kind: 'htb', handle: '1:', defaultMinor: 0x10 },
-    [1, 0x10, 0x11, 0x2a],
+    { kind: 'htb', handle: '1:', defaultMinor: 0xdd8e },
+    [1, 0xdd8e, 0x2f68, 0x2a],
   );
   assert.ok(!inPlace.some((c) => c.startsWith('qdisc')), 'no qdisc change');
   assert.equal(
@@ -71,10 +73,10 @@ test('tc - a tree with the same default class is updated in place; another defau
     'a class the tree no longer has is deleted',
   );
 
-  const rebuilt = treeCommands(tree, { kind: 'htb', handle: '1:', defaultMinor: 0x11 }, [1, 0x10]);
+  const rebuilt = treeCommands(tree, { kind: 'htb', handle: '1:', defaultMinor: 0x2f68 }, [1, 0xdd8e]);
   assert.deepEqual(rebuilt.slice(0, 2), [
     'qdisc del dev wan0 root',
-    'qdisc replace dev wan0 root handle 1: htb default 10',
+    'qdisc replace dev wan0 root handle 1: htb default dd8e',
   ]);
 });
 

@@ -104,7 +104,7 @@ describe('qos service', { skip: reason }, () => {
 
   test('service - a new qos section is in the kernel within 1 s of policy.changed, and reported', async () => {
     const { version, announcedAt } = await publish(EGRESS_POLICY);
-    await waitFor('the HTB tree on wan0', async () => /class htb 1:13 /.test(await classesOnWan0()), {
+    await waitFor('the HTB tree on wan0', async () => /class htb 1:4a1 /.test(await classesOnWan0()), {
       proc: service,
       timeoutMs: 5000,
     });

@@ -95,6 +95,13 @@ describe('qos with real packets', { skip: reason }, () => {
     assert.ok((await classBytes('capped')) >= before, 'the statistics were not reset');
   });
 
+  test('qos - a tree the kernel lost (a qdisc deleted by hand) is written again, though the policy is unchanged', async () => {
+    await runCommand('ip', ['netns', 'exec', NS.gw, 'tc', 'qdisc', 'del', 'dev', 'wan0', 'root']);
+    const outcome = await shaper.apply(EGRESS_POLICY);
+    assert.deepEqual(outcome.applied, ['wan0 egress']);
+    assert.match(await tcText('qdisc', 'show', 'dev', 'wan0'), /qdisc htb 1: root/);
+  });
+
   test('qos - a policy naming an interface the host lacks is refused and the qdiscs stay as they were', async () => {
     const qdiscs = await tcText('qdisc', 'show');
     const classes = await tcText('class', 'show', 'dev', 'wan0');
@@ -129,5 +136,20 @@ describe('qos with real packets', { skip: reason }, () => {
     assert.doesNotMatch(qdiscs, /htb|ingress/);
     const links = (await runCommand('ip', ['-n', NS.gw, 'link', 'show'])).stdout;
     assert.doesNotMatch(links, /moq-wan0/);
+  });
+
+  test('qos - ingress shaping is refused on an interface whose ingress an eBPF clsact qdisc owns', async () => {
+    await runCommand('ip', ['netns', 'exec', NS.gw, 'tc', 'qdisc', 'add', 'dev', 'wan0', 'clsact']);
+    try {
+      const before = await tcText('qdisc', 'show');
+      await assert.rejects(shaper.apply(INGRESS_POLICY), (err: Error) => {
+        assert.ok(err instanceof QosPolicyError);
+        assert.match(err.message, /wan0 has a clsact qdisc/);
+        return true;
+      });
+      assert.equal(await tcText('qdisc', 'show'), before, 'nothing changed');
+    } finally {
+      await runCommand('ip', ['netns', 'exec', NS.gw, 'tc', 'qdisc', 'del', 'dev', 'wan0', 'clsact']);
+    }
   });
 });

@@ -3,6 +3,7 @@
  * IFB devices, and parsing of what the kernel holds. Every command runs through one command prefix,
  * so the lab and the tests can manage a gateway namespace (`ip netns exec <ns>`).
  */
+import type { ClassStats } from '@moat/bus';
 import { runTool } from '@moat/service-kit';
 import { type ClassPlan, htbQuantum, IFB_PREFIX, ROOT_CLASS_MINOR, type TreePlan } from './plan.js';
 
@@ -17,22 +18,6 @@ export interface RootQdisc {
   handle: string;
   /** HTB's default minor (HTB only). */
   defaultMinor?: number;
-}
-
-export interface ClassStats {
-  /** The HTB minor id (1:<minor>). */
-  minor: number;
-  bytes: number;
-  packets: number;
-  drops: number;
-  overlimits: number;
-  /** Bits and packets per second from the kernel's rate estimator (undefined without one). */
-  rateBps?: number;
-  ratePps?: number;
-  backlogBytes: number;
-  backlogPackets: number;
-  /** Times the class borrowed from its parent above its own rate. */
-  borrowed: number;
 }
 
 const HEX = (n: number) => n.toString(16);
@@ -102,6 +87,15 @@ export class Tc {
     return filters.flatMap((f) =>
       (f.options?.actions ?? []).flatMap((a) => (a.kind === 'mirred' && a.to_dev ? [a.to_dev] : [])),
     );
+  }
+
+  /** Filters on the ingress qdisc of `device` (Moat's and anyone else's). */
+  async ingressFilterCount(device: string): Promise<number> {
+    if (!(await this.qdiscs(device)).some((q) => q.kind === 'ingress')) return 0;
+    const filters = JSON.parse(
+      await this.run('tc', ['-j', 'filter', 'show', 'dev', device, 'parent', 'ffff:']),
+    ) as { options?: { actions?: unknown[] } }[];
+    return filters.filter((f) => (f.options?.actions ?? []).length > 0).length;
   }
 
   /** Per-class statistics of the HTB tree on `device` (tc prints HTB class stats only as text). */

@@ -129,7 +129,7 @@ securityRules:
   assert.match(rendered.warnings.join('\n'), /rule updates: DNS-name addresses \(updates\.example\.com\)/);
 });
 
-test('render - QoS classes mark packets with the class ids both services derive (name order from 1:10)', () => {
+test('render - QoS classes mark packets with the class ids both services derive from the class names', () => {
   const { script } = renderRuleset(
     policy(`${ZONES}
 securityRules:
@@ -143,12 +143,12 @@ qos:
   );
   assert.match(
     script,
-    /ct mark set ct mark and 0xffff0000 or 0x11 meta priority set 1:11 accept comment "rule voice"/,
+    /ct mark set ct mark and 0xffff0000 or 0x43ed meta priority set 1:43ed accept comment "rule voice"/,
   );
   // later packets of a classified flow, both directions, get the class back from the conntrack mark
   assert.match(
     script,
-    /ct state established,related meta priority set ct mark and 0xffff map \{ 0x10 : 1:10, 0x11 : 1:11 \} accept\n\s+ct state established,related accept/,
+    /ct state established,related meta priority set ct mark and 0xffff map \{ 0xdd8e : 1:dd8e, 0x43ed : 1:43ed \} accept\n\s+ct state established,related accept/,
   );
 });
 

@@ -103,12 +103,13 @@ export function updateScript(rendered: RenderedRuleset, current: TableState): st
 }
 
 /** The part of the conntrack mark that holds a flow's QoS class; the rest is left to other users. */
-const QOS_MARK_MASK = '0xffff';
+const QOS_MARK_MASK = 0xffff;
+const hex = (n: number) => `0x${n.toString(16)}`;
 
 /** Classifies a flow: the class into the conntrack mark (for later packets) and the packet's priority. */
 function qosMarkStatement(minor: number): string {
-  const id = minor.toString(16);
-  return `ct mark set ct mark and 0xffff0000 or 0x${id} meta priority set 1:${id}`;
+  const others = ~QOS_MARK_MASK >>> 0;
+  return `ct mark set ct mark and ${hex(others)} or ${hex(minor)} meta priority set 1:${minor.toString(16)}`;
 }
 
 const noFiles: ReadFile = (path) => {
@@ -289,7 +290,7 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
     if (this.qosIds.size === 0) return [];
     const entries = [...this.qosIds.values()].map((id) => `0x${id.toString(16)} : 1:${id.toString(16)}`);
     return [
-      `ct state established,related meta priority set ct mark and ${QOS_MARK_MASK} map { ${entries.join(', ')} } accept`,
+      `ct state established,related meta priority set ct mark and ${hex(QOS_MARK_MASK)} map { ${entries.join(', ')} } accept`,
     ];
   }
 
