@@ -190,3 +190,17 @@ securityRules:
   });
   assert.match(stale, /delete chain inet moat from_an_older_version/);
 });
+
+test('render - a rule that sends web traffic to the proxy and names a QoS class is warned about', () => {
+  const rendered = renderRuleset(loadExamplePolicy('demo').policy, {
+    interception: { httpPort: 3129, tlsPort: 3130 },
+  });
+  assert.ok(
+    rendered.warnings.some((w) =>
+      /^rule clients-web: http it sends to the proxy is re-originated by the gateway, so its qosClass interactive does not apply/.test(
+        w,
+      ),
+    ),
+    rendered.warnings.join('\n'),
+  );
+});

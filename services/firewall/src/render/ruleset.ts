@@ -480,7 +480,13 @@ ${sets.map((set) => addElementsCommand('inet', t, set)).join('')}`;
       ] as const) {
         if (!servicesCover(services, 'tcp', port)) continue;
         const flows = this.flowsOf(rule, [{ text: `tcp dport ${port}`, protocol: 'tcp' }], 'prerouting');
-        const verdict = this.inspects(rule, protocol) ? `redirect to :${target}` : 'accept';
+        const inspected = this.inspects(rule, protocol);
+        if (inspected && rule.qosClass) {
+          this.warn(
+            `rule ${rule.name}: ${protocol} it sends to the proxy is re-originated by the gateway, so its qosClass ${rule.qosClass} does not apply to it (it is shaped in the default class); its other traffic is classified`,
+          );
+        }
+        const verdict = inspected ? `redirect to :${target}` : 'accept';
         for (const flow of flows) rules.push(`${flow.text} ${verdict} ${this.comment(rule.name)}`);
       }
     }
