@@ -1,5 +1,5 @@
 /** The qos service's Prometheus metrics. Class statistics are read from tc when /metrics is scraped. */
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClassView, ShapeOutcome, Shaper } from './shaper.js';
 
 const CLASS_LABELS = ['interface', 'direction', 'class'] as const;
@@ -63,7 +63,19 @@ export function createQosMetrics(registry: Registry, shaper: Shaper) {
     help: 'HTB trees in force (one per shaped interface and direction)',
     registers: [registry],
   });
+  const restored = new Counter({
+    name: 'moat_qos_restored_trees_total',
+    help: 'Trees the kernel had lost (interface recreated, qdisc deleted) and the recheck wrote again',
+    registers: [registry],
+  });
+  const recheckFailures = new Counter({
+    name: 'moat_qos_recheck_failures_total',
+    help: 'Rechecks that could not restore the trees (see the log)',
+    registers: [registry],
+  });
   return {
+    restored: (trees: number) => restored.inc(trees),
+    recheckFailed: () => recheckFailures.inc(),
     applied(outcome: ShapeOutcome) {
       applySeconds.set(outcome.applyMs / 1000);
       trees.set(shaper.trees.length);

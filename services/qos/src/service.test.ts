@@ -85,6 +85,7 @@ describe('qos service', { skip: reason }, () => {
         MOAT_LOG_LEVEL: 'warn',
         MOAT_QOS_HTTP_PORT: String(httpPort),
         MOAT_QOS_NETNS: NS.gw,
+        MOAT_QOS_RECHECK_SECONDS: '1',
       },
     });
     await waitFor('qos /readyz', async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).ok, {
@@ -132,6 +133,26 @@ describe('qos service', { skip: reason }, () => {
       await metrics(),
       /^moat_qos_class_ceil_bits_per_second\{[^}]*interface="wan0",direction="egress",class="capped"[^}]*\} 10000000$/m,
     );
+  });
+
+  test('service - a tree the kernel loses is written again by the next recheck (1 s here)', async () => {
+    const deleted = await runCommand('ip', [
+      'netns',
+      'exec',
+      NS.gw,
+      'tc',
+      'qdisc',
+      'del',
+      'dev',
+      'wan0',
+      'root',
+    ]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    await waitFor('the tree back on wan0', async () => /class htb 1:4a1 /.test(await classesOnWan0()), {
+      proc: service,
+      timeoutMs: 5000,
+    });
+    assert.match(await metrics(), /^moat_qos_restored_trees_total\{[^}]*\} [1-9]/m);
   });
 
   test('service - a policy this host cannot shape is reported and the running trees stay', async () => {
