@@ -7,6 +7,7 @@ export {
 } from './health.js';
 export { type ServiceKit, type ServiceKitOptions, startServiceKit } from './kit.js';
 export { QueryArgumentError, type QueryHandler, type QueryReply, serveQueries } from './query.js';
+export { every, type Serial, serialQueue } from './serial.js';
 export { installShutdown, runShutdownSteps, type ShutdownStep } from './shutdown.js';
 export { type ServiceStatus, serveStatus } from './status.js';
 export { runTool, ToolError, type ToolOptions } from './tool.js';

@@ -29,6 +29,11 @@ export const firewallConfigSchema = baseConfigSchema.extend({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected a network namespace name (see `ip netns list`)')
     .optional(),
+  /**
+   * Seconds between checks that the kernel still holds Moat's table (`nft flush ruleset` by another
+   * tool would open the gateway); a lost table is written again at once. 0: never.
+   */
+  recheckSeconds: z.coerce.number().int().min(0).max(3600).default(5),
   /** The ulogd binary that reads denied flows from nflog (Debian: ulogd2, ulogd2-json); `off` reports none. */
   ulogd: z.string().default('ulogd'),
   /** Directory for ulogd's configuration, log and socket (default: a new one under the temp dir). */

@@ -128,6 +128,27 @@ export class Firewall {
     return (tables.nftables ?? []).some((item) => item.table?.name === this.table);
   }
 
+  /**
+   * Whether the kernel still holds the table this process applied: the table, its chains and its
+   * sets with their digests. Something else can take it away (`nft flush ruleset`, as a reloaded
+   * /etc/nftables.conf does), which would open the gateway; when it is gone, the next apply writes
+   * it in full. Rules inside the chains are not compared: listing rules makes nft fetch every set
+   * element. Always true in check mode and before the first apply.
+   */
+  async inForce(): Promise<boolean> {
+    const applied = this.applied;
+    if (this.options.mode === 'check' || applied === undefined) return true;
+    const kernel = await this.tableState();
+    const held =
+      kernel !== undefined &&
+      kernel.chains.length === applied.chainNames.length &&
+      applied.chainNames.every((name) => kernel.chains.includes(name)) &&
+      kernel.sets.size === applied.sets.size &&
+      [...applied.sets].every(([name, digest]) => kernel.sets.get(name) === digest);
+    if (!held) this.applied = undefined;
+    return held;
+  }
+
   /** Deletes Moat's table (a no-op when it is not there, or in check mode). */
   async remove(): Promise<void> {
     if (this.options.mode === 'check') return;

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { publishEvent } from '@moat/bus';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
-import { startServiceKit } from '@moat/service-kit';
+import type { PolicyRecord } from '@moat/policy';
+import { every, serialQueue, startServiceKit } from '@moat/service-kit';
 import { Registry } from 'prom-client';
 import { loadFirewallConfig } from './config.js';
 import { DenyLogReader, deniedFlowEvent } from './deny-log.js';
@@ -31,6 +32,9 @@ async function main() {
     render: { table: config.table, logGroup: config.logGroup, ...(interception ? { interception } : {}) },
   });
   let last: (ApplyOutcome & { version: number }) | undefined;
+  // policy changes and rechecks both drive nft: one at a time
+  const serial = serialQueue();
+  let inForce: PolicyRecord | undefined;
   let denyLog: DenyLogReader | undefined;
   const denyLogState = () => denyLog?.state ?? 'off';
   const metrics = createFirewallMetrics(registry, firewall, () => denyLogState() === 'running');
@@ -44,7 +48,8 @@ async function main() {
     // A refused ruleset throws: nft applied nothing, the running table stays, and the kit reports
     // the failure (moatctl apply --wait prints nft's message).
     applyPolicy: async (record) => {
-      const outcome = await firewall.apply(record.policy);
+      const outcome = await serial(() => firewall.apply(record.policy));
+      inForce = record;
       metrics.applied(outcome);
       last = { ...outcome, version: record.version };
       for (const warning of outcome.warnings) log.warn({ version: record.version }, warning);
@@ -100,6 +105,30 @@ async function main() {
     await reader.start();
     kit.onShutdown({ name: 'stop ulogd', run: () => reader.stop() });
   }
+
+  const stopRechecks = every(config.recheckSeconds, async () => {
+    const record = inForce;
+    if (!record) return;
+    try {
+      await serial(async () => {
+        if (await firewall.inForce()) return;
+        const outcome = await firewall.apply(record.policy);
+        metrics.restored();
+        metrics.applied(outcome);
+        log.warn(
+          { version: record.version },
+          `Moat's table was gone from the kernel (nft flush ruleset?); policy v${record.version} written again`,
+        );
+      });
+    } catch (err) {
+      metrics.recheckFailed();
+      log.error(
+        { version: record.version, err: (err as Error).message },
+        'firewall recheck could not restore the table',
+      );
+    }
+  });
+  kit.onShutdown({ name: 'stop firewall rechecks', run: stopRechecks });
 
   // Stopping the service leaves the last ruleset in the kernel: a restarting firewall must not
   // open the gateway. `moat lab down` deletes the namespace, and with it the table.

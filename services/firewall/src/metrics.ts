@@ -68,7 +68,19 @@ export function createFirewallMetrics(
     },
   });
 
+  const restored = new Counter({
+    name: 'moat_firewall_restored_total',
+    help: "Times the recheck found Moat's table gone from the kernel (e.g. nft flush ruleset) and wrote it again",
+    registers: [registry],
+  });
+  const recheckFailures = new Counter({
+    name: 'moat_firewall_recheck_failures_total',
+    help: 'Rechecks that could not read or restore the table (see the log)',
+    registers: [registry],
+  });
   return {
+    restored: () => restored.inc(),
+    recheckFailed: () => recheckFailures.inc(),
     denied(rule: string): void {
       denied.inc({ rule });
     },

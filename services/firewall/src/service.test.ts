@@ -83,6 +83,7 @@ describe('firewall service', { skip: reason }, () => {
         MOAT_LOG_LEVEL: 'warn',
         MOAT_FIREWALL_HTTP_PORT: String(httpPort),
         MOAT_FIREWALL_NETNS: NS.gw,
+        MOAT_FIREWALL_RECHECK_SECONDS: '1',
       },
     });
     await waitFor('firewall /readyz', async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`)).ok, {
@@ -130,6 +131,22 @@ describe('firewall service', { skip: reason }, () => {
       /^moat_firewall_rule_packets\{[^}]*rule="lan-web"[^}]*\} [1-9]\d*/m,
       'counters reach /metrics',
     );
+  });
+
+  test("service - Moat's table flushed by another tool (nft flush ruleset) is written again within seconds", async () => {
+    const flushed = await runCommand('ip', ['netns', 'exec', NS.gw, 'nft', 'flush', 'ruleset']);
+    assert.equal(flushed.code, 0, flushed.stderr);
+    await waitFor(
+      'the table back in moat-fwt-gw',
+      async () => (await tableText()).includes('"rule lan-web"'),
+      {
+        proc: service,
+        timeoutMs: 5000,
+      },
+    );
+    assert.match(await metrics(), /^moat_firewall_restored_total\{[^}]*\} [1-9]/m);
+    assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:8080/`), /^peer=/, 'NAT works again');
+    assert.equal(await curlFrom(NS.lan, `http://${ADDR.server}:9090/`), 'curl:28', 'and the default deny');
   });
 
   test('service - a policy it cannot apply is reported with the reason and the running ruleset stays', async () => {

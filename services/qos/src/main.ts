@@ -3,7 +3,7 @@ import '@moat/service-kit/runtime';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import type { PolicyRecord } from '@moat/policy';
-import { startServiceKit } from '@moat/service-kit';
+import { every, serialQueue, startServiceKit } from '@moat/service-kit';
 import { Registry } from 'prom-client';
 import { loadQosConfig } from './config.js';
 import { createQosMetrics } from './metrics.js';
@@ -18,12 +18,7 @@ async function main() {
   const shaper = new Shaper(config.netns ? { prefix: ['ip', 'netns', 'exec', config.netns] } : {});
   const metrics = createQosMetrics(registry, shaper);
   // policy changes and rechecks both drive tc: one at a time
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(work: () => Promise<T>): Promise<T> => {
-    const next = queue.then(work);
-    queue = next.catch(() => undefined);
-    return next;
-  };
+  const serial = serialQueue();
   let inForce: PolicyRecord | undefined;
 
   const kit = await startServiceKit({
@@ -65,32 +60,27 @@ async function main() {
       })),
     }),
   });
-  if (config.recheckSeconds > 0) {
-    const recheck = setInterval(() => {
-      const record = inForce;
-      if (!record) return;
-      serial(() => shaper.apply(record.policy)).then(
-        (outcome) => {
-          if (outcome.applied.length === 0) return;
-          metrics.restored(outcome.applied.length);
-          metrics.applied(outcome);
-          log.warn(
-            { version: record.version, restored: outcome.applied },
-            'the kernel had lost qos trees (an interface recreated or a qdisc deleted); written again',
-          );
-        },
-        (err: unknown) => {
-          metrics.recheckFailed();
-          log.error(
-            { version: record.version, err: (err as Error).message },
-            'qos recheck could not restore the trees',
-          );
-        },
+  const stopRechecks = every(config.recheckSeconds, async () => {
+    const record = inForce;
+    if (!record) return;
+    try {
+      const outcome = await serial(() => shaper.apply(record.policy));
+      if (outcome.applied.length === 0) return;
+      metrics.restored(outcome.applied.length);
+      metrics.applied(outcome);
+      log.warn(
+        { version: record.version, restored: outcome.applied },
+        'the kernel had lost qos trees (an interface recreated or a qdisc deleted); written again',
       );
-    }, config.recheckSeconds * 1000);
-    recheck.unref();
-    kit.onShutdown({ name: 'stop qos rechecks', run: () => clearInterval(recheck) });
-  }
+    } catch (err) {
+      metrics.recheckFailed();
+      log.error(
+        { version: record.version, err: (err as Error).message },
+        'qos recheck could not restore the trees',
+      );
+    }
+  });
+  kit.onShutdown({ name: 'stop qos rechecks', run: stopRechecks });
   // Stopping leaves the trees in the kernel: a restart must not unshape the uplink for a moment.
   kit.log.info({ httpPort: kit.httpPort, recheckSeconds: config.recheckSeconds }, 'qos ready');
 }
