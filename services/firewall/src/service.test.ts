@@ -144,7 +144,15 @@ describe('firewall service', { skip: reason }, () => {
         timeoutMs: 5000,
       },
     );
-    assert.match(await metrics(), /^moat_firewall_restored_total\{[^}]*\} [1-9]/m);
+    // the kernel shows the table a moment before the service has counted its restore
+    await waitFor(
+      'the restore counted',
+      async () => /^moat_firewall_restored_total\{[^}]*\} [1-9]/m.test(await metrics()),
+      {
+        proc: service,
+        timeoutMs: 2000,
+      },
+    );
     assert.match(await curlFrom(NS.lan, `http://${ADDR.server}:8080/`), /^peer=/, 'NAT works again');
     assert.equal(await curlFrom(NS.lan, `http://${ADDR.server}:9090/`), 'curl:28', 'and the default deny');
   });

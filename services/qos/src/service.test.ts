@@ -152,7 +152,15 @@ describe('qos service', { skip: reason }, () => {
       proc: service,
       timeoutMs: 5000,
     });
-    assert.match(await metrics(), /^moat_qos_restored_trees_total\{[^}]*\} [1-9]/m);
+    // the kernel shows the tree a moment before the service has counted its restore
+    await waitFor(
+      'the restore counted',
+      async () => /^moat_qos_restored_trees_total\{[^}]*\} [1-9]/m.test(await metrics()),
+      {
+        proc: service,
+        timeoutMs: 2000,
+      },
+    );
   });
 
   test('service - a policy this host cannot shape is reported and the running trees stay', async () => {
