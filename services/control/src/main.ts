@@ -1,10 +1,10 @@
 // first: V8 settings that must precede everything else (see service-kit/runtime.ts)
 import '@moat/service-kit/runtime';
 import { rmSync } from 'node:fs';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { consumers, ensureConsumers, ensureStreams, streams } from '@moat/bus';
 import { ConfigError } from '@moat/config';
 import { startServiceKit } from '@moat/service-kit';
+import { bindGrpc, grpcShutdownStep } from '@moat/service-kit/grpc';
 import { ControlApi } from './api.js';
 import { loadControlConfig } from './config.js';
 import { createControlServer } from './server.js';
@@ -33,29 +33,12 @@ async function main() {
     statusWaitMs: config.statusWait,
   });
   const { server, health } = createControlServer(api, kit.log);
-  const bind = (addr: string) =>
-    new Promise<number>((resolve, reject) =>
-      server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
-  const grpcPort = await bind(`${config.grpcHost}:${config.grpcPort}`);
+  const grpcPort = await bindGrpc(server, `${config.grpcHost}:${config.grpcPort}`);
   if (config.grpcSocket) {
     rmSync(config.grpcSocket, { force: true }); // a stale socket from a killed run blocks the bind
-    await bind(`unix://${config.grpcSocket}`);
+    await bindGrpc(server, `unix://${config.grpcSocket}`);
   }
-  kit.onShutdown({
-    name: 'stop gRPC server',
-    run: () =>
-      new Promise<void>((resolve) => {
-        health.setStatus('', 'NOT_SERVING');
-        const force = setTimeout(() => server.forceShutdown(), 8000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  });
+  kit.onShutdown(grpcShutdownStep(server, health));
   kit.log.info({ grpcPort, grpcSocket: config.grpcSocket, httpPort: kit.httpPort }, 'control ready');
 }
 

@@ -1,9 +1,9 @@
 // first: V8 settings that must precede everything else (see service-kit/runtime.ts)
 import '@moat/service-kit/runtime';
-import { ServerCredentials } from '@grpc/grpc-js';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import { startServiceKit } from '@moat/service-kit';
+import { bindGrpc, grpcShutdownStep } from '@moat/service-kit/grpc';
 import { Counter, Registry } from 'prom-client';
 import { loadOrCreateCa } from './ca.js';
 import { createCaServer } from './ca-http.js';
@@ -69,31 +69,14 @@ async function main() {
     log,
     onIssued: (source) => leaves.inc({ source }),
   });
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      `${config.grpcHost}:${config.grpcPort}`,
-      ServerCredentials.createInsecure(),
-      (err, port) => (err ? reject(err) : resolve(port)),
-    ),
-  );
+  const grpcPort = await bindGrpc(server, `${config.grpcHost}:${config.grpcPort}`);
   const caServer = createCaServer(ca);
   await new Promise<void>((resolve, reject) => {
     caServer.once('error', reject);
     caServer.listen(config.caPort, config.caHost, resolve);
   });
-  kit.onShutdown({
-    name: 'stop gRPC and CA servers',
-    run: () =>
-      new Promise<void>((resolve) => {
-        health.setStatus('', 'NOT_SERVING');
-        caServer.close();
-        const force = setTimeout(() => server.forceShutdown(), 8000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
-  });
+  kit.onShutdown({ name: 'stop the CA server', run: () => void caServer.close() });
+  kit.onShutdown(grpcShutdownStep(server, health));
   kit.log.info({ grpcPort, caPort: config.caPort, httpPort: kit.httpPort }, 'tls-mediation ready');
 }
 
