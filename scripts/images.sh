@@ -398,8 +398,15 @@ cmd_build() {
 
 # --- smoke ----------------------------------------------------------------------
 
-# free_port — an unused TCP port on 127.0.0.1 (the kernel picks it).
-free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
+# free_port [TAKEN...] — an unused TCP port on 127.0.0.1 (the kernel picks it), none of TAKEN:
+# ports picked earlier are free until their server starts, and the kernel may pick them again.
+free_port() {
+  node -e '
+    const taken = new Set(process.argv.slice(1).map(Number));
+    const pick = () => { const s = require("net").createServer().listen(0, "127.0.0.1", () => {
+      const port = s.address().port; s.close(); taken.has(port) ? pick() : console.log(port); }); };
+    pick();' "$@"
+}
 
 # wait_tcp PORT SECONDS — until something accepts on 127.0.0.1:PORT.
 wait_tcp() {
@@ -450,8 +457,11 @@ smoke_run() {
   moat_ensure_apt_packages nats-server redis-server curl
   tmp=$(mktemp -d)
   CLEANUP_DIRS+=("$tmp")
-  nats_port=$(free_port)
-  redis_port=$(free_port)
+  # the service's own ports (picked, not yet bound) must not be handed to NATS or Redis
+  local taken=("$http_port")
+  for e in "${SMOKE_ENV[@]}"; do [[ "$e" =~ =([0-9]+)$ ]] && taken+=("${BASH_REMATCH[1]}"); done
+  nats_port=$(free_port "${taken[@]}")
+  redis_port=$(free_port "${taken[@]}" "$nats_port")
 
   step 1 "dependencies on loopback: nats-server -js :$nats_port, redis-server :$redis_port"
   start_bg "$tmp/nats.log" nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$tmp/jetstream"
@@ -517,7 +527,7 @@ smoke_run() {
 smoke_control() {
   local grpc_port http_port
   grpc_port=$(free_port)
-  http_port=$(free_port)
+  http_port=$(free_port "$grpc_port")
   SMOKE_ENV=("MOAT_CONTROL_GRPC_PORT=$grpc_port" "MOAT_CONTROL_HTTP_PORT=$http_port"
     MOAT_CONTROL_EXPECTED_SERVICES=control)
   SMOKE_TEST_ENV=("MOAT_TEST_GRPC_PORT=$grpc_port" "MOAT_TEST_HTTP_PORT=$http_port")
@@ -531,7 +541,7 @@ smoke_control() {
 smoke_proxy() {
   local proxy_port http_port
   proxy_port=$(free_port)
-  http_port=$(free_port)
+  http_port=$(free_port "$proxy_port")
   SMOKE_ENV=("MOAT_PROXY_PORT=$proxy_port" "MOAT_PROXY_HTTP_PORT=$http_port"
     MOAT_PROXY_LISTEN_HOST=127.0.0.1 MOAT_PROXY_HTTP_HOST=127.0.0.1
     MOAT_PROXY_TRANSPARENT_HTTP_PORT=0 MOAT_PROXY_TRANSPARENT_TLS_PORT=0)
