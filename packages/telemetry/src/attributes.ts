@@ -17,6 +17,12 @@ export const attr = {
   clientZone: 'moat.zone.client',
   serverZone: 'moat.zone.server',
   tlsSni: 'moat.tls.sni',
+  /** bump, splice or block: what TLS mediation did with a connection. */
+  tlsAction: 'moat.tls.action',
+  /** Where a bumped connection's certificate came from: proxy, memory, redis or issued. */
+  tlsCertificateSource: 'moat.tls.certificate_source',
+  /** Why an upstream's TLS was refused (expired, wrong-host, old-protocol, …). */
+  tlsProblem: 'moat.tls.problem',
   service: 'moat.service',
   subject: 'messaging.destination.name',
 } as const;

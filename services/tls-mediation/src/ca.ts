@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CryptoKey, type CryptoKeyPair, crypto, x509 } from './x509.js';
+import { type CryptoKey, type CryptoKeyPair, crypto, x509 } from '@moat/x509';
 
 export const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 export const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;

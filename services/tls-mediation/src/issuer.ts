@@ -3,8 +3,8 @@
  * P-256, signed by the interception CA, naming what the upstream's own certificate names.
  */
 import { isIP } from 'node:net';
+import { type CryptoKeyPair, crypto, x509 } from '@moat/x509';
 import { EC_P256, ECDSA_SHA256, type InterceptionCa, randomSerial, toPem } from './ca.js';
-import { type CryptoKeyPair, crypto, x509 } from './x509.js';
 
 export interface LeafRequest {
   /** The name the client asked for (TLS SNI); the subject's common name and always a SAN. */

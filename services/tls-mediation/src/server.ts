@@ -5,6 +5,8 @@
 import { type handleUnaryCall, Server, status } from '@grpc/grpc-js';
 import type { Logger } from '@moat/log';
 import { tlsV1 as pb } from '@moat/proto';
+import { attr, contextFromGrpcMetadata, withSpan } from '@moat/telemetry';
+import { SpanKind } from '@opentelemetry/api';
 import { HealthImplementation } from 'grpc-health-check';
 import type { InterceptionCa } from './ca.js';
 import { issueLeaf, LeafRequestError } from './issuer.js';
@@ -29,32 +31,43 @@ export function createTlsMediationServer(deps: IssuerDeps): { server: Server; he
       dnsNames: call.request.dnsNames,
       ipAddresses: call.request.ipAddresses,
     };
-    deps.cache
-      .get(request, () => issueLeaf(deps.ca, request, deps.leafHours))
-      .then(
-        (leaf) => {
-          deps.onIssued?.(leaf.source);
-          callback(null, {
-            certificatePem: leaf.certificatePem,
-            privateKeyPem: leaf.privateKeyPem,
-            caCertificatePem: deps.ca.certificatePem,
-            notAfter: leaf.notAfter.toISOString(),
-            source: leaf.source,
-            serial: leaf.serial,
-          });
-        },
-        (err: unknown) => {
-          if (err instanceof LeafRequestError) {
-            callback({ code: status.INVALID_ARGUMENT, details: err.message });
-            return;
-          }
-          deps.log.error({ err, sni: request.sni }, 'could not issue a leaf certificate');
-          callback({
-            code: status.INTERNAL,
-            details: `could not issue a certificate: ${(err as Error).message}`,
-          });
-        },
-      );
+    // a server span in the caller's trace (the proxy's bumped connection): cached or minted, it shows
+    withSpan(
+      'tls.IssueCertificate',
+      {
+        kind: SpanKind.SERVER,
+        parent: contextFromGrpcMetadata(call.metadata),
+        attributes: { 'rpc.system': 'grpc', [attr.tlsSni]: request.sni },
+      },
+      async (span) => {
+        const leaf = await deps.cache.get(request, () => issueLeaf(deps.ca, request, deps.leafHours));
+        span.setAttribute(attr.tlsCertificateSource, leaf.source);
+        return leaf;
+      },
+    ).then(
+      (leaf) => {
+        deps.onIssued?.(leaf.source);
+        callback(null, {
+          certificatePem: leaf.certificatePem,
+          privateKeyPem: leaf.privateKeyPem,
+          caCertificatePem: deps.ca.certificatePem,
+          notAfter: leaf.notAfter.toISOString(),
+          source: leaf.source,
+          serial: leaf.serial,
+        });
+      },
+      (err: unknown) => {
+        if (err instanceof LeafRequestError) {
+          callback({ code: status.INVALID_ARGUMENT, details: err.message });
+          return;
+        }
+        deps.log.error({ err, sni: request.sni }, 'could not issue a leaf certificate');
+        callback({
+          code: status.INTERNAL,
+          details: `could not issue a certificate: ${(err as Error).message}`,
+        });
+      },
+    );
   };
   const server = new Server();
   server.addService(pb.TlsMediationServiceService, { issueCertificate });

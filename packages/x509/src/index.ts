@@ -1,6 +1,6 @@
 /**
  * @peculiar/x509, ready to use: it needs the reflect-metadata polyfill loaded first and a WebCrypto
- * provider (Node's). Every module of this service imports X.509 from here.
+ * provider (Node's). Every Moat module that handles X.509 imports it from here (tls-mediation, the lab's test PKI).
  */
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
