@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BAD_TLS_VARIANTS, badTlsHost } from './bad-tls.js';
 import { assertLabNamespace } from './netns.js';
 import { LAB_ADDRESSES, LAB_HOSTNAMES, LAB_NAMESPACES, type LabNamespace } from './topology.js';
 
@@ -24,6 +25,8 @@ export function renderLabHosts(ns: LabNamespace, ipv6: boolean): string {
     ...(ipv6 ? ['::1\tlocalhost ip6-localhost ip6-loopback'] : []),
     `${LAB_ADDRESSES.origin}\t${names}`,
     ...(ipv6 ? [`${LAB_ADDRESSES.origin6}\t${names}`] : []),
+    '# The bad-certificate servers (bad-tls.ts), one address each.',
+    ...BAD_TLS_VARIANTS.map((variant) => `${variant.address}\t${badTlsHost(variant)}`),
     '',
   ].join('\n');
 }

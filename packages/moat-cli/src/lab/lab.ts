@@ -7,6 +7,7 @@ import { tailFile } from '../proc.js';
 import type { Reporter } from '../report.js';
 import { run } from '../run.js';
 import type { ServiceDefinition } from '../services.js';
+import { BAD_TLS_VARIANTS, ensureBadTlsCertificates } from './bad-tls.js';
 import { labHostsFile, removeLabHosts, writeLabHosts } from './hosts.js';
 import { deleteNamespace, execInNamespaceArgv, listInterfaces, listNamespaces } from './netns.js';
 import { LAB_PORTS, labProcessSpecs } from './processes.js';
@@ -64,6 +65,10 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     certificates === 'kept'
       ? 'lab CA and origin certificate already in place'
       : `lab CA and origin certificate ${certificates} (trust ${labPaths(root).caCert})`,
+  );
+  const badTls = await ensureBadTlsCertificates(root);
+  reporter.ok(
+    `bad-certificate servers' certificates ${badTls === 'kept' ? 'already in place' : 'issued'} (${BAD_TLS_VARIANTS.length} variants, <variant>.tls.test)`,
   );
   writeState(state, root);
   for (const spec of labProcessSpecs(options.services, root)) {

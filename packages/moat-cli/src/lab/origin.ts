@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { TLSSocket } from 'node:tls';
+import { TLSSocket, type TlsOptions } from 'node:tls';
 
 /**
  * The lab's "internet server", running in moat-wan. Small on purpose: enough
@@ -28,12 +28,15 @@ export function createOriginServer(): Server {
   return createServer(handleOrigin);
 }
 
-/** The same routes over HTTPS (HTTP/1.1, announced through ALPN), with the lab certificate. */
-export function createOriginTlsServer(credentials: {
-  cert: Buffer | string;
-  key: Buffer | string;
-}): HttpsServer {
-  return createHttpsServer({ ...credentials, ALPNProtocols: ['http/1.1'] }, handleOrigin);
+/**
+ * The same routes over HTTPS (HTTP/1.1, announced through ALPN), with the lab certificate; `tls`
+ * overrides protocol settings (the bad-TLS servers' old versions and weak suites).
+ */
+export function createOriginTlsServer(
+  credentials: { cert: Buffer | string; key: Buffer | string },
+  tls: TlsOptions = {},
+): HttpsServer {
+  return createHttpsServer({ ...credentials, ALPNProtocols: ['http/1.1'], ...tls }, handleOrigin);
 }
 
 function handleOrigin(req: IncomingMessage, res: ServerResponse) {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { BAD_TLS_VARIANTS } from './bad-tls.js';
 import {
   addNamespace,
   addVethPair,
@@ -108,10 +109,11 @@ export const LAB_LINKS: readonly LabLink[] = [
   },
 ];
 
-/** Extra addresses on lo: the origin ("internet server") addresses in moat-wan. */
+/** Extra addresses on lo: the origin ("internet server") and bad-TLS server addresses in moat-wan. */
 export const LAB_LOOPBACK_ADDRESSES: readonly { ns: LabNamespace; address: string }[] = [
   { ns: N.wan, address: `${A.origin}/32` },
   { ns: N.wan, address: `${A.origin6}/128` },
+  ...BAD_TLS_VARIANTS.map((variant) => ({ ns: N.wan, address: `${variant.address}/32` })),
 ];
 
 export const LAB_ROUTES: readonly { ns: LabNamespace; destination: string; via: string }[] = [
