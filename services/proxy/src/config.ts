@@ -60,6 +60,24 @@ export const proxyConfigSchema = baseConfigSchema.extend({
   /** How often URL list directories are checked for changes. */
   listReloadInterval: duration().default(60_000),
 
+  /** tls-mediation's gRPC address (host:port): leaf certificates for bumped connections. */
+  tlsMediationAddress: z.string().min(1).default('127.0.0.1:50053'),
+  /** How long a handshake waits for a certificate from tls-mediation before the connection is refused. */
+  tlsMediationTimeout: duration().default(5_000),
+  /**
+   * PEM files of CAs trusted for upstream servers besides the system store, for every TLS inspection
+   * profile (comma-separated). Profiles add their own with upstreamValidation.extraCaFiles.
+   */
+  upstreamCaFiles: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((file) => file.trim())
+        .filter(Boolean),
+    ),
+
   /** `stdout`, `off`, or a file path. */
   accessLog: z.string().default('stdout'),
   accessLogFormat: z.enum(['json', 'squid']).default('json'),

@@ -1,6 +1,8 @@
 // first: V8 settings that must precede everything else (see service-kit/runtime.ts)
 import '@moat/service-kit/runtime';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:net';
+import { getCACertificates } from 'node:tls';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import {
@@ -19,6 +21,8 @@ import { createRecorder } from './observe/recorder.js';
 import type { ProxyDeps } from './pipeline.js';
 import { RouteTable } from './policy/routes.js';
 import { createProxyServers } from './server.js';
+import { CertificateSource } from './tls/certificates.js';
+import { UpstreamTrust } from './tls/upstream-tls.js';
 import { DnsCache } from './upstream/dns.js';
 import { Upstream } from './upstream/upstream.js';
 
@@ -130,6 +134,11 @@ async function serve(config: ProxyConfig) {
     },
     { bus: kit.bus, log, metrics },
   );
+  const certificates = new CertificateSource({
+    address: config.tlsMediationAddress,
+    deadlineMs: config.tlsMediationTimeout,
+  });
+  const trust = new UpstreamTrust(getCACertificates('system'), readUpstreamCas(config.upstreamCaFiles));
   const deps: ProxyDeps = {
     config,
     log,
@@ -138,6 +147,7 @@ async function serve(config: ProxyConfig) {
     dns: new DnsCache(config.dnsCacheTtl, config.dnsNegativeTtl),
     upstream,
     routes: new RouteTable(),
+    tls: { certificates, trust },
     policy: () => engine.policy(),
     categorizer: () => engine.categorizer(),
   };
@@ -177,6 +187,7 @@ async function serve(config: ProxyConfig) {
     },
   });
   kit.onShutdown({ name: 'close upstream connections', run: () => upstream.close() });
+  kit.onShutdown({ name: 'close the tls-mediation channel', run: () => certificates.close() });
   kit.onShutdown({ name: 'flush access log', run: () => recorder.close() });
   kit.announceReady();
   log.info(
@@ -188,6 +199,19 @@ async function serve(config: ProxyConfig) {
     },
     'proxy ready',
   );
+}
+
+/** The deployment's extra upstream CAs: a file that cannot be read stops the start, saying which. */
+function readUpstreamCas(files: readonly string[]): string[] {
+  return files.map((file) => {
+    try {
+      const text = readFileSync(file, 'utf8');
+      if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+      return text;
+    } catch (err) {
+      throw new Error(`MOAT_PROXY_UPSTREAM_CA_FILES: cannot use ${file}: ${(err as Error).message}`);
+    }
+  });
 }
 
 async function main() {

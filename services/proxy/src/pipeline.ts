@@ -16,6 +16,8 @@ import type { Transaction } from './observe/transaction.js';
 import type { Inspection, ProxyPolicy } from './policy/compile.js';
 import { type Flow, filterUrl, matchRule, ruleVerdict, type Verdict } from './policy/decide.js';
 import type { RouteTable } from './policy/routes.js';
+import type { CertificateSource } from './tls/certificates.js';
+import type { UpstreamTrust } from './tls/upstream-tls.js';
 import { type DnsCache, DnsError } from './upstream/dns.js';
 import type { Upstream } from './upstream/upstream.js';
 
@@ -32,6 +34,8 @@ export interface ProxyDeps {
   dns: DnsCache;
   upstream: Upstream;
   routes: RouteTable;
+  /** TLS mediation: leaf certificates from tls-mediation, and the trust for validating upstreams. */
+  tls: { certificates: CertificateSource; trust: UpstreamTrust };
   /** The compiled policy of the version in force; undefined until the first one is applied. */
   policy(): ProxyPolicy | undefined;
   categorizer(): UrlCategorizer;

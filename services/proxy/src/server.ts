@@ -1,6 +1,7 @@
 /**
  * The proxy's listeners, created but never bound (main.ts binds; tests bind port 0): the explicit
- * proxy port, the intercepted-HTTP port and the intercepted-TLS port.
+ * proxy port, the intercepted-HTTP port and the intercepted-TLS port; and the server decrypted
+ * (bumped) connections are handed to, which never listens.
  */
 import {
   createServer as createHttpServer,
@@ -9,21 +10,25 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { originalDestination } from '@moat/intercept';
 import { handleClientError } from './http/client-errors.js';
 import { handleConnect } from './http/connect.js';
 import { handleForward } from './http/forward.js';
 import { writeRawResponse } from './http/raw-response.js';
 import type { OriginalDestination, ProxyDeps } from './pipeline.js';
+import { tunnelOf } from './tls/bump.js';
 import { handleInterceptedTls } from './transparent/tls.js';
 
 export interface ProxyServers {
   explicit: Server;
   transparentHttp: Server;
   transparentTls: TcpServer;
+  /** Never listens: bumped connections are handed to it once decrypted. */
+  bumped: Server;
 }
 
-function httpServer(deps: ProxyDeps, listener: 'explicit' | 'transparent'): Server {
+function httpServer(deps: ProxyDeps, listener: 'explicit' | 'transparent' | 'bumped'): Server {
   const { config } = deps;
   const server = createHttpServer({
     maxHeaderSize: config.maxHeaderSize,
@@ -68,12 +73,31 @@ function originalOf(socket: Socket): OriginalDestination | undefined {
 }
 
 export function createProxyServers(deps: ProxyDeps): ProxyServers {
+  const bumped = httpServer(deps, 'bumped');
+  bumped.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const tunnel = tunnelOf(req.socket);
+    if (!tunnel) {
+      res.destroy();
+      return;
+    }
+    handleForward(deps, req, res, 'bumped', undefined, tunnel);
+  });
+  bumped.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    writeRawResponse(
+      socket,
+      400,
+      { 'content-type': 'text/plain' },
+      'CONNECT is only accepted on the explicit proxy port.\n',
+    );
+  });
+  const accept = (socket: TLSSocket) => bumped.emit('connection', socket);
+
   const explicit = httpServer(deps, 'explicit');
   explicit.on('request', (req: IncomingMessage, res: ServerResponse) =>
     handleForward(deps, req, res, 'explicit'),
   );
   explicit.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-    handleConnect(deps, req, socket, head),
+    handleConnect(deps, req, socket, head, accept),
   );
 
   const transparentHttp = httpServer(deps, 'transparent');
@@ -101,7 +125,7 @@ export function createProxyServers(deps: ProxyDeps): ProxyServers {
   const transparentTls = createTcpServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
     deps.metrics.connections.inc({ listener: 'transparent-tls' });
     socket.once('close', () => deps.metrics.connections.dec({ listener: 'transparent-tls' }));
-    handleInterceptedTls(deps, socket);
+    handleInterceptedTls(deps, socket, accept);
   });
-  return { explicit, transparentHttp, transparentTls };
+  return { explicit, transparentHttp, transparentTls, bumped };
 }

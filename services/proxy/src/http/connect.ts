@@ -1,22 +1,40 @@
 /**
- * CONNECT tunnels (RFC 9110 §9.3.6): the target is checked and decided on like any request (its
- * host name is all URL filtering can see until TLS is mediated), then the bytes are spliced.
+ * CONNECT tunnels (RFC 9110 §9.3.6): the target is checked and decided on like any request, then
+ * TLS mediation's plan applies: splice the bytes (decided on the host name alone), bump (decrypt,
+ * and filter every request inside as plain HTTP), or refuse the tunnel.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { ClientHelloError, type ClientHelloRead, readClientHello } from '@moat/intercept';
 import { attr } from '@moat/telemetry';
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { startSpan } from '../observe/tracer.js';
 import { startTransaction, type Transaction } from '../observe/transaction.js';
-import { annotate, decideAndRecord, type ProxyDeps, resolveFlow } from '../pipeline.js';
-import type { Verdict } from '../policy/decide.js';
+import {
+  annotate,
+  type Decision,
+  decideAndRecord,
+  HostForgeryError,
+  type ProxyDeps,
+  resolveFlow,
+} from '../pipeline.js';
+import type { Flow, Verdict } from '../policy/decide.js';
+import { bump } from '../tls/bump.js';
+import { planTls, type TlsPlan } from '../tls/plan.js';
 import { UpstreamError } from '../upstream/upstream.js';
 import { renderVerdictPage } from './block-page.js';
 import { writeRawResponse } from './raw-response.js';
-import { BadTargetError, formatAuthority, parseConnectTarget } from './target.js';
+import { BadTargetError, formatAuthority, normaliseHost, parseConnectTarget, type Target } from './target.js';
 import { connectUpstream, splice } from './tunnel.js';
 
-export function handleConnect(deps: ProxyDeps, req: IncomingMessage, client: Socket, head: Buffer): void {
+export function handleConnect(
+  deps: ProxyDeps,
+  req: IncomingMessage,
+  client: Socket,
+  head: Buffer,
+  accept: (socket: TLSSocket) => void,
+): void {
   const span = startSpan('CONNECT', {
     kind: SpanKind.SERVER,
     attributes: { 'http.request.method': 'CONNECT', [attr.proxyMode]: 'connect' },
@@ -24,7 +42,7 @@ export function handleConnect(deps: ProxyDeps, req: IncomingMessage, client: Soc
   const tx = startTransaction('connect', 'CONNECT', req.url ?? '', client, span.spanContext().traceId);
   client.on('error', () => undefined); // a client reset is recorded when the tunnel ends, not thrown
   context
-    .with(trace.setSpan(ROOT_CONTEXT, span), () => tunnel(deps, req, client, head, tx, span))
+    .with(trace.setSpan(ROOT_CONTEXT, span), () => tunnel(deps, req, client, head, tx, span, accept))
     .catch((err: unknown) => {
       deps.log.error({ err, url: tx.url }, 'CONNECT handling failed');
       tx.error = (err as Error).message;
@@ -50,7 +68,8 @@ async function tunnel(
   client: Socket,
   head: Buffer,
   tx: Transaction,
-  span: ReturnType<typeof trace.getActiveSpan> & object,
+  span: Span,
+  accept: (socket: TLSSocket) => void,
 ): Promise<void> {
   let target: ReturnType<typeof parseConnectTarget>;
   try {
@@ -73,12 +92,20 @@ async function tunnel(
 
   const { flow, dnsError } = await resolveFlow(deps, target, tx.client);
   const decision = decideAndRecord(deps, tx, flow, target, 'https', span);
-  if (decision.verdict.action === 'block') return refuse(deps, client, req, tx, decision.verdict);
-  if (dnsError) {
+  const plan = planTls(decision.inspection, target.host, decision.verdict, deps.categorizer());
+  if (plan.action === 'block') {
+    recordPlan(deps, tx, span, plan);
+    return refuse(deps, client, req, tx, plan.verdict);
+  }
+  const pageOnly = plan.action === 'bump' && plan.blockPage !== undefined;
+  if (dnsError && !pageOnly) {
     deps.metrics.upstreamErrors.inc({ kind: 'dns' });
     return refuseUpstream(deps, client, req, tx, new UpstreamError(`${dnsError.message}.`, 502, 'dns'));
   }
+  if (plan.action === 'bump')
+    return bumpTunnel(deps, client, head, tx, span, { target, flow, decision, plan, accept });
 
+  recordPlan(deps, tx, span, plan);
   let upstream: Socket;
   try {
     upstream = await connectUpstream(flow.serverIp, target.port, deps.config.connectTimeout);
@@ -93,7 +120,7 @@ async function tunnel(
     return;
   }
   tx.status = 200;
-  client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+  client.write(ESTABLISHED);
   deps.metrics.tunnels.inc();
   try {
     const result = await splice(client, upstream, head, deps.config.tunnelIdleTimeout);
@@ -103,6 +130,157 @@ async function tunnel(
   } finally {
     deps.metrics.tunnels.dec();
   }
+}
+
+const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
+
+/** Splice or block: what mediation decided, on the transaction, the span and the metrics. */
+function recordPlan(
+  deps: ProxyDeps,
+  tx: Transaction,
+  span: Span,
+  plan: Exclude<TlsPlan, { action: 'bump' }>,
+): void {
+  const reason = plan.action === 'block' ? plan.verdict.reason : plan.reason;
+  tx.tls = {
+    action: plan.action,
+    reason,
+    ...(plan.action === 'splice' && plan.profile ? { profile: plan.profile } : {}),
+  };
+  span.setAttribute(attr.tlsAction, plan.action);
+  deps.metrics.tlsDecisions.inc({ action: plan.action });
+}
+
+/**
+ * A bumped CONNECT: the tunnel is established, then the client's ClientHello is read. Its SNI must
+ * name the host the tunnel was decided for (a tunnel opened to one name cannot be used for another);
+ * a tunnel to an address takes the SNI's name once the name is confirmed to resolve to it.
+ */
+async function bumpTunnel(
+  deps: ProxyDeps,
+  client: Socket,
+  head: Buffer,
+  tx: Transaction,
+  span: Span,
+  decided: {
+    target: Target;
+    flow: Flow;
+    decision: Decision;
+    plan: Extract<TlsPlan, { action: 'bump' }>;
+    accept: (socket: TLSSocket) => void;
+  },
+): Promise<void> {
+  span.setAttribute(attr.tlsAction, 'bump');
+  tx.status = 200;
+  client.write(ESTABLISHED);
+  if (head.length) client.unshift(head);
+  let hello: ClientHelloRead;
+  try {
+    hello = await readClientHello(client, { timeoutMs: deps.config.headersTimeout });
+  } catch (err) {
+    if (!(err instanceof ClientHelloError)) throw err;
+    deps.metrics.badRequests.inc({ reason: 'client-hello' });
+    return closeTunnel(
+      client,
+      tx,
+      span,
+      tlsRefusal(
+        'SSL_PROXY_NOT_TLS',
+        `The tunnel was to be inspected, but the client sent no valid TLS ClientHello: ${err.message}.`,
+        decided.decision,
+      ),
+    );
+  }
+  const sni = hello.hello.sni;
+  let { target, flow, decision, plan } = decided;
+  if (sni) {
+    tx.sni = sni;
+    span.setAttribute(attr.tlsSni, sni);
+    let name: string;
+    try {
+      name = normaliseHost(sni);
+    } catch {
+      return closeTunnel(
+        client,
+        tx,
+        span,
+        tlsRefusal('SSL_PROXY_SNI_MISMATCH', `The SNI "${sni}" is not a valid host name.`, decision),
+      );
+    }
+    if (name !== target.host) {
+      if (isIP(target.host) === 0) {
+        return closeTunnel(
+          client,
+          tx,
+          span,
+          tlsRefusal(
+            'SSL_PROXY_SNI_MISMATCH',
+            `The tunnel was opened to ${target.host}, but the TLS handshake asks for ${name}.`,
+            decision,
+          ),
+        );
+      }
+      // CONNECT to an address: decide again on the name, if it really is that address
+      target = { ...target, host: name };
+      try {
+        ({ flow } = await resolveFlow(deps, target, tx.client, {
+          address: decided.flow.serverIp,
+          port: target.port,
+        }));
+      } catch (err) {
+        if (!(err instanceof HostForgeryError)) throw err;
+        return closeTunnel(
+          client,
+          tx,
+          span,
+          tlsRefusal('WEBFILTER_HOST_FORGERY', err.message.replace('Host header', 'SNI'), decision, 409),
+        );
+      }
+      tx.server.host = name;
+      decision = decideAndRecord(deps, tx, flow, target, 'https', span);
+      const again = planTls(decision.inspection, name, decision.verdict, deps.categorizer());
+      if (again.action !== 'bump') {
+        recordPlan(deps, tx, span, again);
+        return closeTunnel(
+          client,
+          tx,
+          span,
+          again.action === 'block'
+            ? again.verdict
+            : tlsRefusal(
+                'SSL_PROXY_SNI_MISMATCH',
+                `${name} is not decrypted by policy, but the tunnel was opened to an address.`,
+                decision,
+              ),
+        );
+      }
+      plan = again;
+    }
+  }
+  await bump({
+    deps,
+    client,
+    hello: hello.bytes,
+    host: target.host,
+    port: target.port,
+    flow,
+    decision,
+    plan,
+    tx,
+    span,
+    accept: decided.accept,
+  });
+}
+
+function tlsRefusal(tag: string, reason: string, decision: Decision, status = 403): Verdict {
+  return { ...decision.verdict, action: 'block', engine: 'tls-mediation', tag, status, reason };
+}
+
+function closeTunnel(client: Socket, tx: Transaction, span: Span, verdict: Verdict): void {
+  tx.verdict = verdict;
+  tx.status = verdict.status;
+  annotate(span, verdict);
+  client.destroy();
 }
 
 function refuse(

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { attr } from '@moat/telemetry';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import type { Dispatcher } from 'undici';
 import { startSpan } from '../observe/tracer.js';
 import { type ProxyMode, startTransaction } from '../observe/transaction.js';
 import {
@@ -21,6 +22,7 @@ import {
 } from '../pipeline.js';
 import type { ContentFilter } from '../policy/compile.js';
 import { filterRequest, type Verdict } from '../policy/decide.js';
+import type { BumpedTunnel } from '../tls/bump.js';
 import { UpstreamError } from '../upstream/upstream.js';
 import {
   type Exchange,
@@ -34,6 +36,7 @@ import { endToEndHeaders, isForwardingLoop, withVia } from './headers.js';
 import { BodyTooLargeError, ResponseRelay } from './response-relay.js';
 import {
   BadTargetError,
+  formatAuthority,
   parseAbsoluteTarget,
   parseInterceptedTarget,
   redactedUrl,
@@ -51,18 +54,24 @@ export function handleForward(
   deps: ProxyDeps,
   req: IncomingMessage,
   res: ServerResponse,
-  mode: Extract<ProxyMode, 'explicit' | 'transparent'>,
+  mode: Extract<ProxyMode, 'explicit' | 'transparent' | 'bumped'>,
   original?: OriginalDestination,
+  tunnel?: BumpedTunnel,
 ): void {
   const method = req.method ?? 'GET';
-  const span = startSpan(method, {
-    kind: SpanKind.SERVER,
-    attributes: {
-      'http.request.method': method,
-      [attr.proxyMode]: mode,
-      'network.protocol.version': req.httpVersion,
+  // a decrypted request belongs to its connection's trace, beside the bump decision and the certificate
+  const span = startSpan(
+    method,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'http.request.method': method,
+        [attr.proxyMode]: mode,
+        'network.protocol.version': req.httpVersion,
+      },
     },
-  });
+    tunnel?.span,
+  );
   const tx = startTransaction(mode, method, req.url ?? '', req.socket, span.spanContext().traceId);
   const ex: Exchange = { deps, req, res, span, tx, closed: false, timedOut: false };
   const timer = limitTotalTime(ex);
@@ -76,7 +85,7 @@ export function handleForward(
     }
     record(ex);
   });
-  forward(ex, mode, original).catch((err: unknown) => {
+  forward(ex, mode, original, tunnel).catch((err: unknown) => {
     // a bug, not a policy outcome: answer if we still can, and keep the process alive
     deps.log.error({ err, url: tx.url, trace_id: tx.traceId }, 'request handling failed');
     tx.error = (err as Error).message;
@@ -114,8 +123,9 @@ function record({ deps, span, tx }: Exchange): void {
 
 async function forward(
   ex: Exchange,
-  mode: 'explicit' | 'transparent',
+  mode: 'explicit' | 'transparent' | 'bumped',
   original?: OriginalDestination,
+  tunnel?: BumpedTunnel,
 ): Promise<void> {
   const { deps, req, span, tx } = ex;
   if (req.httpVersionMajor !== 1) {
@@ -131,10 +141,10 @@ async function forward(
   }
   let target: Target;
   try {
-    target =
-      mode === 'explicit'
-        ? parseAbsoluteTarget(req.url ?? '')
-        : parseInterceptedTarget(req.url ?? '', req.headers.host, original?.port ?? 80);
+    if (mode === 'explicit') target = parseAbsoluteTarget(req.url ?? '');
+    else if (tunnel)
+      target = { ...parseInterceptedTarget(req.url ?? '', req.headers.host, tunnel.port), scheme: 'https' };
+    else target = parseInterceptedTarget(req.url ?? '', req.headers.host, original?.port ?? 80);
   } catch (err) {
     if (!(err instanceof BadTargetError)) throw err;
     deps.metrics.badRequests.inc({ reason: 'target' });
@@ -155,6 +165,8 @@ async function forward(
       proxyVerdict(508, 'WEBFILTER_LOOP', 'The request came back through this proxy: a forwarding loop.'),
     );
   }
+
+  if (tunnel) return forwardDecrypted(ex, target, tunnel);
 
   let resolution: Resolution;
   try {
@@ -180,6 +192,46 @@ async function forward(
     if (blocked) return sendPage(ex, withContext(blocked, decision), target);
   }
   await relay(ex, target, flow.serverIp, decision, contentFilter);
+}
+
+/**
+ * A request inside a bumped connection: it may only name the host the connection was decided and
+ * validated for (421 otherwise, RFC 9110 §15.5.20), then goes through security rules, URL and content
+ * filtering like any request, to the validated upstream connection.
+ */
+async function forwardDecrypted(ex: Exchange, target: Target, tunnel: BumpedTunnel): Promise<void> {
+  const { deps, span, tx } = ex;
+  tx.sni = tunnel.host;
+  if (tunnel.tx.tls) tx.tls = tunnel.tx.tls;
+  if (tunnel.page) {
+    tx.client.zone = tunnel.flow.clientZone;
+    tx.policyVersion = tunnel.tx.policyVersion;
+    return sendPage(ex, tunnel.page, target);
+  }
+  if (target.host !== tunnel.host || target.port !== tunnel.port) {
+    deps.metrics.badRequests.inc({ reason: 'misdirected' });
+    return sendPage(
+      ex,
+      proxyVerdict(
+        421,
+        'WEBFILTER_MISDIRECTED',
+        `This connection was opened to ${formatAuthority(tunnel.host, tunnel.port)}; a request for ${formatAuthority(target.host, target.port)} needs its own connection.`,
+      ),
+    );
+  }
+  const flow = { ...tunnel.flow, host: target.host };
+  const decision = decideAndRecord(deps, tx, flow, target, 'https', span);
+  if (decision.verdict.action === 'block') return sendPage(ex, decision.verdict, target);
+  const contentFilter = decision.inspection?.contentFilter;
+  if (contentFilter) {
+    const blocked = filterRequest(
+      contentFilter,
+      target,
+      parseContentLength(ex.req.headers['content-length']),
+    );
+    if (blocked) return sendPage(ex, withContext(blocked, decision), target);
+  }
+  await relay(ex, target, flow.serverIp, decision, contentFilter, tunnel.upstream);
 }
 
 function parseContentLength(value: string | undefined): number | undefined {
@@ -239,6 +291,7 @@ async function relay(
   serverIp: string,
   decision: Decision,
   contentFilter: ContentFilter | undefined,
+  via?: Dispatcher,
 ): Promise<void> {
   const { deps, req, res, tx } = ex;
   let body: Buffer | Readable | undefined;
@@ -299,6 +352,7 @@ async function relay(
       ...(body ? { body } : {}),
     },
     relay,
+    via,
   );
   await relay.done;
 }

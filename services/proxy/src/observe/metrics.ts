@@ -46,6 +46,29 @@ export function createProxyMetrics(registry: Registry) {
       help: 'Open CONNECT and spliced TLS tunnels',
       registers,
     }),
+    tlsDecisions: new Counter({
+      name: 'moat_proxy_tls_decisions_total',
+      help: 'TLS connections by what mediation did with them: bump, splice or block.',
+      labelNames: ['action'],
+      registers: [registry],
+    }),
+    tlsCertificates: new Counter({
+      name: 'moat_proxy_tls_certificates_total',
+      help: 'Leaf certificates used for bumped connections, by source (proxy cache, tls-mediation memory, redis, newly issued).',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
+    tlsMediationErrors: new Counter({
+      name: 'moat_proxy_tls_mediation_errors_total',
+      help: 'Connections refused because tls-mediation gave no certificate (unreachable, timed out, refused the names).',
+      registers: [registry],
+    }),
+    tlsClientHandshakeFailures: new Counter({
+      name: 'moat_proxy_tls_client_handshake_failures_total',
+      help: 'Bumped connections whose client refused the TLS handshake (unknown-ca: the client does not trust the Moat CA).',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     urlListEntries: new Gauge({
       name: 'moat_proxy_url_list_entries',
       help: 'Entries in the loaded URL category lists',

@@ -48,6 +48,9 @@ export function squidLine(
   ].join(' ');
 }
 
+const TLS_ACTIONS = { bump: 'bumped', splice: 'spliced', block: 'blocked' } as const;
+const TLS_TAGS = { bump: 'SSL_PROXY_BUMP', splice: 'SSL_PROXY_SPLICE', block: 'SSL_PROXY_BLOCKED' } as const;
+
 /** Events wait this long to be published together: one socket write for many requests. */
 const EVENT_BATCH_MS = 20;
 /** Access-log lines are written in blocks of this size, and at least once a second. */
@@ -154,6 +157,8 @@ export function createRecorder(
         durationMs: tx.durationMs,
         upstream: tx.server.ip,
         sni: tx.sni,
+        tls: tx.tls?.action,
+        tlsProblem: tx.tls?.problem ?? tx.tls?.toleratedProblem,
         contentType: tx.contentType,
         error: tx.error,
         trace_id: tx.traceId,
@@ -163,19 +168,21 @@ export function createRecorder(
 
   const publish = (tx: Transaction) => {
     const blocked = tx.verdict.action === 'block';
+    // a tunnel's event is TLS mediation's decision (events.tls.bumped|spliced|blocked); a request's is web filtering's
+    const tunnel = tx.tls !== undefined && (tx.mode === 'connect' || tx.mode === 'tls-intercept');
     try {
       // one event per request: built without the schema check (proxy.test.ts checks them against it)
       publishEvent(
         bus,
         {
-          tag: tx.verdict.tag,
-          engine: 'web',
-          action: blocked ? 'blocked' : 'allowed',
+          tag: tunnel && !blocked ? TLS_TAGS[tx.tls?.action ?? 'splice'] : tx.verdict.tag,
+          engine: tunnel || tx.verdict.engine === 'tls-mediation' ? 'tls' : 'web',
+          action: blocked ? 'blocked' : tunnel ? TLS_ACTIONS[tx.tls?.action ?? 'splice'] : 'allowed',
           severity: blocked ? 'warning' : 'info',
-          reason: tx.error ?? tx.verdict.reason,
+          reason: tx.error ?? (tunnel && !blocked ? tx.tls?.reason : undefined) ?? tx.verdict.reason,
           service: 'proxy',
           instance: opts.instance,
-          protocol: tx.mode === 'connect' || tx.mode === 'tls-intercept' ? 'https' : 'http',
+          protocol: tx.mode === 'explicit' || tx.mode === 'transparent' ? 'http' : 'https',
           url: tx.url,
           ...(tx.verdict.rule ? { rule: tx.verdict.rule } : {}),
           ...(tx.verdict.utmPolicy ? { utmPolicy: tx.verdict.utmPolicy } : {}),
@@ -202,6 +209,7 @@ export function createRecorder(
             status: tx.status,
             ...(tx.verdict.pattern ? { pattern: tx.verdict.pattern } : {}),
             ...(tx.sni ? { sni: tx.sni } : {}),
+            ...(tx.tls ? { tls: tx.tls } : {}),
           },
         },
         { validate: false },

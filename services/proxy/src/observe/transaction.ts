@@ -1,6 +1,20 @@
 import type { Verdict } from '../policy/decide.js';
 
-export type ProxyMode = 'explicit' | 'transparent' | 'connect' | 'tls-intercept';
+export type ProxyMode = 'explicit' | 'transparent' | 'connect' | 'tls-intercept' | 'bumped';
+
+/** What TLS mediation did with a tunnel (CONNECT or intercepted TLS). */
+export interface TlsFacts {
+  action: 'bump' | 'splice' | 'block';
+  reason: string;
+  profile?: string;
+  certificateSource?: string;
+  upstreamProtocol?: string;
+  upstreamCipher?: string;
+  /** The upstream problem that made it refuse (expired, wrong-host, …). */
+  problem?: string;
+  /** The upstream certificate problem a per-host exception let through. */
+  toleratedProblem?: string;
+}
 
 /** Everything known about one request or tunnel when it ends: the access log, events and metrics read it. */
 export interface Transaction {
@@ -21,6 +35,7 @@ export interface Transaction {
   bytesOut: number;
   contentType?: string;
   sni?: string;
+  tls?: TlsFacts;
   traceId?: string;
   policyVersion?: number;
   /** Set when the exchange failed after the decision (upstream error, client abort). */

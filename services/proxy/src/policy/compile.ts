@@ -14,6 +14,7 @@ import {
   parseAddress,
   type Schedule,
   type Service,
+  type TlsInspectionProfile,
   type WebFilteringProfile,
 } from '@moat/policy';
 import { type CategorySource, compileUrlPatterns, type UrlPatternMatcher } from '@moat/urlfilter';
@@ -42,9 +43,50 @@ export interface ContentFilter {
   maxResponseBodySize?: number;
 }
 
+/** A tls-inspection profile, ready to decide bump, splice or block for a connection. */
+export interface TlsInspection {
+  profile: string;
+  mode: 'bump' | 'splice';
+  bypassCategories: ReadonlySet<string>;
+  /** Hosts never bumped (certificate-pinned applications). */
+  bypassHosts: UrlPatternMatcher;
+  /** Categories refused at the handshake, before any decryption. */
+  blockCategories: ReadonlySet<string>;
+  /** PEM text of the profile's extra trusted CAs (read when the policy is applied). */
+  extraCas: readonly string[];
+  /** Hosts whose upstream certificate problems are tolerated (exact names, or "*.example.com"). */
+  validationExceptions: HostList;
+  minClientTls: 'TLSv1.2' | 'TLSv1.3';
+}
+
+/** Exact host names, and "*.example.com" for every name below example.com. */
+export interface HostList {
+  matches(host: string): string | undefined;
+}
+
+export function compileHostList(entries: readonly string[]): HostList {
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const entry of entries) {
+    const host = entry.toLowerCase().replace(/\.$/, '');
+    if (host.startsWith('*.')) suffixes.push(host.slice(1));
+    else exact.add(host);
+  }
+  return {
+    matches(host) {
+      const name = host.toLowerCase().replace(/\.$/, '');
+      if (exact.has(name)) return name;
+      const suffix = suffixes.find((s) => name.endsWith(s) && name.length > s.length);
+      return suffix === undefined ? undefined : `*${suffix}`;
+    },
+  };
+}
+
 /** The engines that inspect one protocol of a permitted flow. */
 export interface Inspection {
   utmPolicy: string;
+  /** https only: how TLS is mediated (no profile: spliced, decided on the host name alone). */
+  tls?: TlsInspection;
   webFilter?: WebFilter;
   contentFilter?: ContentFilter;
   antivirus?: { profile: string; settings: AntivirusProfile };
@@ -108,11 +150,45 @@ function compileContentFilter(policy: Policy, name: string, profile: ContentFilt
   };
 }
 
-function compileInspection(
+async function readCaFiles(files: readonly string[]): Promise<string[]> {
+  return Promise.all(
+    files.map(async (file) => {
+      const text = await readFile(file, 'utf8').catch((err: Error) => {
+        throw new Error(`cannot read the extra CA file ${file}: ${err.message}`);
+      });
+      if (!text.includes('-----BEGIN CERTIFICATE-----'))
+        throw new Error(`the extra CA file ${file} holds no PEM certificate`);
+      return text;
+    }),
+  );
+}
+
+async function compileTlsInspection(
+  policy: Policy,
+  name: string,
+  profile: TlsInspectionProfile,
+): Promise<TlsInspection> {
+  const bypassHosts =
+    typeof profile.bypassHosts === 'string'
+      ? (policy.objects.urlPatterns[profile.bypassHosts] ?? [])
+      : (profile.bypassHosts ?? []);
+  return {
+    profile: name,
+    mode: profile.mode,
+    bypassCategories: new Set(profile.bypassCategories),
+    bypassHosts: compileUrlPatterns(bypassHosts),
+    blockCategories: new Set(profile.blockCategories),
+    extraCas: await readCaFiles(profile.upstreamValidation.extraCaFiles),
+    validationExceptions: compileHostList(profile.upstreamValidation.exceptions),
+    minClientTls: profile.minClientTls === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
+  };
+}
+
+async function compileInspection(
   policy: Policy,
   utmPolicy: string,
   protocol: 'http' | 'https',
-): Inspection | undefined {
+): Promise<Inspection | undefined> {
   const section = policy.utmPolicies[utmPolicy]?.[protocol];
   if (!section) return { utmPolicy };
   const inspection: Inspection = { utmPolicy };
@@ -125,6 +201,13 @@ function compileInspection(
   }
   const av = section.antivirus ? profiles.antivirus[section.antivirus] : undefined;
   if (section.antivirus && av) inspection.antivirus = { profile: section.antivirus, settings: av };
+  const tls =
+    'tlsInspection' in section && section.tlsInspection
+      ? profiles.tlsInspection[section.tlsInspection]
+      : undefined;
+  if (protocol === 'https' && 'tlsInspection' in section && section.tlsInspection && tls) {
+    inspection.tls = await compileTlsInspection(policy, section.tlsInspection, tls);
+  }
   return inspection;
 }
 
@@ -153,6 +236,8 @@ function categorySourcesOf(policy: Policy, rules: readonly CompiledRule[]): Cate
     for (const inspection of [rule.http, rule.https]) {
       for (const name of inspection?.webFilter?.allowCategories ?? []) used.add(name);
       for (const name of inspection?.webFilter?.blockCategories ?? []) used.add(name);
+      for (const name of inspection?.tls?.bypassCategories ?? []) used.add(name);
+      for (const name of inspection?.tls?.blockCategories ?? []) used.add(name);
     }
   }
   return [...used].sort().map((name) => {
@@ -186,8 +271,8 @@ export async function compileProxyPolicy(policy: Policy, version: number): Promi
       action: rule.action,
     };
     if (rule.action === 'permit' && rule.utmPolicy) {
-      const http = compileInspection(policy, rule.utmPolicy, 'http');
-      const https = compileInspection(policy, rule.utmPolicy, 'https');
+      const http = await compileInspection(policy, rule.utmPolicy, 'http');
+      const https = await compileInspection(policy, rule.utmPolicy, 'https');
       if (http) compiled.http = http;
       if (https) compiled.https = https;
     }

@@ -23,8 +23,8 @@ export interface Flow {
 /** Which engine decided, and on what grounds: this feeds block pages, events, spans and logs. */
 export interface Verdict {
   action: 'allow' | 'block';
-  /** firewall (security rules), web-filter, content-filter */
-  engine: 'firewall' | 'web-filter' | 'content-filter';
+  /** firewall (security rules), web-filter, content-filter, tls-mediation */
+  engine: 'firewall' | 'web-filter' | 'content-filter' | 'tls-mediation';
   reason: string;
   /** Junos-style event tag. */
   tag: string;

@@ -1,9 +1,11 @@
 /**
  * Intercepted TLS (LAN tcp/443 redirected by nftables): read the ClientHello, decide on its SNI,
- * and splice the connection to the address the client dialled. Without decryption there is no
- * way to show a block page, so a blocked connection is closed; the event says why.
+ * then bump it (tls/bump.ts) or splice it to the address the client dialled, as TLS mediation's
+ * plan says. A blocked connection that is not bumped cannot be shown a block page: it is closed,
+ * and the event says why.
  */
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { ClientHelloError, originalDestination, readClientHello } from '@moat/intercept';
 import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -13,6 +15,8 @@ import { startSpan } from '../observe/tracer.js';
 import { startTransaction, type Transaction } from '../observe/transaction.js';
 import { annotate, decideAndRecord, HostForgeryError, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
+import { bump } from '../tls/bump.js';
+import { planTls } from '../tls/plan.js';
 import { UpstreamError } from '../upstream/upstream.js';
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000;
@@ -25,7 +29,11 @@ const refusal = (reason: string, tag = 'WEBFILTER_BAD_REQUEST', status = 400): V
   reason,
 });
 
-export function handleInterceptedTls(deps: ProxyDeps, client: Socket): void {
+export function handleInterceptedTls(
+  deps: ProxyDeps,
+  client: Socket,
+  accept: (socket: TLSSocket) => void,
+): void {
   const span = startSpan('TLS intercept', {
     kind: SpanKind.SERVER,
     attributes: { [attr.proxyMode]: 'tls-intercept' },
@@ -33,7 +41,7 @@ export function handleInterceptedTls(deps: ProxyDeps, client: Socket): void {
   const tx = startTransaction('tls-intercept', 'TLS', '-', client, span.spanContext().traceId);
   client.on('error', () => undefined); // resets are recorded by the tunnel, never thrown
   context
-    .with(trace.setSpan(ROOT_CONTEXT, span), () => intercept(deps, client, tx, span))
+    .with(trace.setSpan(ROOT_CONTEXT, span), () => intercept(deps, client, tx, span, accept))
     .catch((err: unknown) => {
       deps.log.error({ err }, 'intercepted TLS handling failed');
       tx.error = (err as Error).message;
@@ -55,7 +63,13 @@ function close(client: Socket, tx: Transaction, span: Span, verdict: Verdict): v
   client.destroy();
 }
 
-async function intercept(deps: ProxyDeps, client: Socket, tx: Transaction, span: Span): Promise<void> {
+async function intercept(
+  deps: ProxyDeps,
+  client: Socket,
+  tx: Transaction,
+  span: Span,
+  accept: (socket: TLSSocket) => void,
+): Promise<void> {
   const original = originalDestination(client);
   if (!original) {
     deps.metrics.badRequests.inc({ reason: 'not-intercepted' });
@@ -107,7 +121,29 @@ async function intercept(deps: ProxyDeps, client: Socket, tx: Transaction, span:
     );
   }
   const decision = decideAndRecord(deps, tx, flow, target, 'https', span);
-  if (decision.verdict.action === 'block') return close(client, tx, span, decision.verdict);
+  const plan = planTls(decision.inspection, host, decision.verdict, deps.categorizer());
+  span.setAttribute(attr.tlsAction, plan.action);
+  if (plan.action === 'bump') {
+    return bump({
+      deps,
+      client,
+      hello: hello.bytes,
+      host,
+      port: original.port,
+      flow,
+      decision,
+      plan,
+      tx,
+      span,
+      accept,
+    });
+  }
+  deps.metrics.tlsDecisions.inc({ action: plan.action });
+  if (plan.action === 'block') {
+    tx.tls = { action: 'block', reason: plan.verdict.reason };
+    return close(client, tx, span, plan.verdict);
+  }
+  tx.tls = { action: 'splice', reason: plan.reason, ...(plan.profile ? { profile: plan.profile } : {}) };
 
   let upstream: Socket;
   try {

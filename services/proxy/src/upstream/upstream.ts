@@ -114,21 +114,30 @@ export class Upstream {
     this.agent = new Agent({
       connect: { timeout: options.connectTimeoutMs },
       connections: options.connectionsPerOrigin,
+      ...this.clientOptions(),
+    });
+  }
+
+  /** Timeouts and limits every upstream exchange has (also the bumped connections' own clients). */
+  clientOptions() {
+    const { options } = this;
+    return {
       keepAliveTimeout: options.keepAliveTimeoutMs,
       keepAliveMaxTimeout: options.keepAliveTimeoutMs,
       headersTimeout: options.idleBodyTimeoutMs,
       bodyTimeout: options.idleBodyTimeoutMs,
       maxHeaderSize: options.maxResponseHeaderSize,
       pipelining: 1,
-    });
+    };
   }
 
   /**
    * Sends the request; `handler` sees the response as undici parses it (head, body chunks, end) and
-   * gets every failure through onResponseError, described with upstreamFailure().
+   * gets every failure through onResponseError, described with upstreamFailure(). `via`: a dispatcher
+   * of the request's own (a bumped connection's validated TLS upstream) instead of the shared pool.
    */
-  dispatch(req: UpstreamRequest, handler: Dispatcher.DispatchHandler): void {
-    this.agent.dispatch(
+  dispatch(req: UpstreamRequest, handler: Dispatcher.DispatchHandler, via?: Dispatcher): void {
+    (via ?? this.agent).dispatch(
       {
         origin: `http://${formatAuthority(req.ip, req.port)}`,
         path: req.path,
