@@ -1,5 +1,6 @@
 /** Public surface of @moat/cli for other packages' lab tests and tooling. */
 export { CliError } from './errors.js';
+export { BAD_TLS_VARIANTS, type BadTlsVariant, badTlsHost } from './lab/bad-tls.js';
 export type { LabStatus } from './lab/lab.js';
 export { curlFrom, labDown, labStatus, labUp, probeInNamespace } from './lab/lab.js';
 export {
@@ -14,7 +15,7 @@ export {
   setNamespaceSysctl,
 } from './lab/netns.js';
 export { LAB_PORTS, ORIGIN_LISTEN, ORIGIN_TLS_LISTEN } from './lab/processes.js';
-export { LAB_CA_CERT, LAB_STATE_DIR, labPaths } from './lab/state.js';
+export { LAB_CA_CERT, LAB_STATE_DIR, labPaths, readState } from './lab/state.js';
 export {
   GW_INTERFACES,
   LAB_ADDRESSES,

@@ -144,6 +144,8 @@ describe('cli', () => {
       expectedServices: ['control'],
       logLevel: 'info',
       socketDir: '/run/moat-lab',
+      stateDir: '/run/moat-lab',
+      peers: {},
     });
     assert.deepEqual(env, {
       MOAT_NATS_URL: 'nats://127.0.0.1:4222',
@@ -154,5 +156,32 @@ describe('cli', () => {
       MOAT_CONTROL_EXPECTED_SERVICES: 'control',
       MOAT_LOG_LEVEL: 'info',
     });
+  });
+
+  test('cli - the proxy finds tls-mediation at the port this run gave it; the CA is kept in the state directory', () => {
+    const byName = (name: string) => {
+      const service = SERVICES.find((s) => s.name === name);
+      assert.ok(service, name);
+      return service;
+    };
+    const peers = { 'tls-mediation': { http: 30015, grpc: 30016, ca: 30017 } };
+    const context = {
+      natsUrl: 'nats://127.0.0.1:30000',
+      redisUrl: 'redis://127.0.0.1:30002',
+      expectedServices: ['proxy', 'tls-mediation'],
+      logLevel: 'info',
+      stateDir: '/tmp/moat-dev',
+      peers,
+    };
+    const proxy = byName('proxy').env({ ...context, ports: { http: 30006, proxy: 30007 } });
+    assert.equal(proxy.MOAT_PROXY_TLS_MEDIATION_ADDRESS, '127.0.0.1:30016');
+    assert.equal(proxy.MOAT_PROXY_UPSTREAM_CA_FILES, undefined, 'only the lab adds its origin CA');
+    const mediation = byName('tls-mediation').env({ ...context, ports: peers['tls-mediation'] });
+    assert.equal(mediation.MOAT_TLS_MEDIATION_DATA_DIR, '/tmp/moat-dev/tls-mediation');
+    assert.equal(mediation.MOAT_TLS_MEDIATION_GRPC_PORT, '30016');
+    assert.equal(mediation.MOAT_TLS_MEDIATION_CA_PORT, '30017');
+    assert.equal(mediation.MOAT_TLS_MEDIATION_GRPC_HOST, '127.0.0.1', '`moat dev` listens on loopback only');
+    assert.ok(byName('proxy').unprivileged, 'the lab runs the proxy as nobody');
+    assert.ok(!byName('tls-mediation').unprivileged);
   });
 });

@@ -14,6 +14,8 @@ export interface ServicePorts {
   grpc?: number;
   /** The explicit web proxy port (proxy only). */
   proxy?: number;
+  /** The CA certificate endpoint clients download it from (tls-mediation only). */
+  ca?: number;
 }
 
 /** What a service needs to know about the runtime it is started in. */
@@ -26,6 +28,12 @@ export interface ServiceContext {
   logLevel: string;
   /** Directory for unix sockets reachable from the host (lab only: namespaces share the filesystem). */
   socketDir?: string;
+  /** Where services keep state between restarts (a subdirectory each). */
+  stateDir: string;
+  /** Every service's ports in this run, for services that call each other. */
+  peers: Readonly<Record<string, ServicePorts>>;
+  /** The CA the lab's origins are signed by (lab only: it stands in for the public roots). */
+  upstreamCaFile?: string;
 }
 
 export interface ServiceDefinition {
@@ -40,6 +48,11 @@ export interface ServiceDefinition {
    * under `moat dev`, which runs on the host itself.
    */
   labOnly?: boolean;
+  /**
+   * In the lab the service runs as `nobody`: it needs no privilege, and must not be able to read what
+   * other services guard (the proxy and the interception CA's key).
+   */
+  unprivileged?: boolean;
   env(ctx: ServiceContext): Record<string, string>;
 }
 
@@ -69,10 +82,13 @@ export const SERVICES: readonly ServiceDefinition[] = [
     packageDir: 'services/proxy',
     entry: 'dist/main.js',
     defaultPorts: { proxy: 3128, http: 9402 },
+    unprivileged: true,
     env: (ctx) => ({
       ...sharedEnv(ctx),
       MOAT_PROXY_PORT: String(ctx.ports.proxy),
       MOAT_PROXY_HTTP_PORT: String(ctx.ports.http),
+      MOAT_PROXY_TLS_MEDIATION_ADDRESS: `127.0.0.1:${ctx.peers['tls-mediation']?.grpc ?? 50053}`,
+      ...(ctx.upstreamCaFile ? { MOAT_PROXY_UPSTREAM_CA_FILES: ctx.upstreamCaFile } : {}),
       // In the lab the proxy owns moat-gw's LAN side and nftables sends it intercepted traffic;
       // `moat dev` runs on the host, where it only listens on loopback and intercepts nothing.
       ...(ctx.socketDir
@@ -105,6 +121,24 @@ export const SERVICES: readonly ServiceDefinition[] = [
     defaultPorts: { http: 9404 },
     labOnly: true,
     env: (ctx) => ({ ...sharedEnv(ctx), MOAT_QOS_HTTP_PORT: String(ctx.ports.http) }),
+  },
+  {
+    name: 'tls-mediation',
+    packageDir: 'services/tls-mediation',
+    entry: 'dist/main.js',
+    defaultPorts: { http: 9405, grpc: 50053, ca: 9406 },
+    env: (ctx) => ({
+      ...sharedEnv(ctx),
+      MOAT_TLS_MEDIATION_HTTP_PORT: String(ctx.ports.http),
+      MOAT_TLS_MEDIATION_GRPC_PORT: String(ctx.ports.grpc),
+      MOAT_TLS_MEDIATION_CA_PORT: String(ctx.ports.ca),
+      // the generated CA (key mode 0600 in a 0700 directory) survives restarts of the run
+      MOAT_TLS_MEDIATION_DATA_DIR: join(ctx.stateDir, 'tls-mediation'),
+      // under `moat dev` only loopback; in the lab, the LAN fetches the CA from the gateway
+      ...(ctx.socketDir
+        ? {}
+        : { MOAT_TLS_MEDIATION_GRPC_HOST: '127.0.0.1', MOAT_TLS_MEDIATION_CA_HOST: '127.0.0.1' }),
+    }),
   },
 ];
 

@@ -5,73 +5,24 @@
  * clients-web rule inspects) — and the blocked request's trace at the lab's collector.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { LAB_CA_CERT, LAB_NAMESPACES, labPaths } from '@moat/cli';
-import { type CollectedSpan, parseOtlpJsonLines, runCommand } from '@moat/testkit';
+import { LAB_NAMESPACES } from '@moat/cli';
+import { runCommand } from '@moat/testkit';
+import {
+  curlInLan as curl,
+  labDown,
+  labSkipReason,
+  labUpWithDemoPolicy,
+  LAB_PROXY as PROXY,
+  labTrace as traceOf,
+} from './testing/lab.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MOAT = `${ROOT}bin/moat`;
-const MOATCTL = `${ROOT}bin/moatctl`;
-const DEMO = `${ROOT}examples/policies/demo.yaml`;
-const PROXY = 'http://10.70.1.1:3128';
-
-function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not root: the lab needs network namespaces (run the tests with sudo)';
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (Object.values(LAB_NAMESPACES).some((ns) => namespaces.includes(ns))) {
-    return 'a lab is already up (run `moat lab down` first); not touching it';
-  }
-  if (!existsSync('/opt/moat/otelcol/otelcol-moat') && !process.env.MOAT_OTELCOL_BIN) {
-    return 'no OpenTelemetry Collector (run scripts/setup.sh): the trace check needs it';
-  }
-  return undefined;
-}
-const reason = skipReason();
+const reason = labSkipReason();
 if (reason) console.error(`\n!!!!!!!! SKIPPING PROXY LAB TESTS: ${reason} !!!!!!!!\n`);
 
-/** curl in moat-lan; returns status code (or curl's exit code as "curl:<n>"), headers and body. */
-async function curl(url: string, ...flags: string[]) {
-  const result = await runCommand(
-    'ip',
-    ['netns', 'exec', LAB_NAMESPACES.lan, 'curl', '-sS', '-m', '8', '-D', '-', ...flags, url],
-    { timeoutMs: 15_000 },
-  );
-  const [head = '', ...rest] = result.stdout.split('\r\n\r\n');
-  return {
-    status:
-      result.code === 0 ? Number(/^HTTP\/1\.[01] (\d{3})/m.exec(head)?.[1] ?? 0) : `curl:${result.code}`,
-    traceId: /^x-moat-trace-id: ([0-9a-f]{32})/im.exec(head)?.[1],
-    body: rest.join('\r\n\r\n'),
-    stderr: result.stderr,
-  };
-}
-
-async function traceOf(traceId: string): Promise<CollectedSpan[]> {
-  const file = labPaths().traces;
-  for (let i = 0; i < 100; i++) {
-    const spans = existsSync(file)
-      ? parseOtlpJsonLines(readFileSync(file, 'utf8')).filter((s) => s.traceId === traceId)
-      : [];
-    if (spans.some((s) => s.kind === 'SERVER')) return spans;
-    await sleep(100);
-  }
-  throw new Error(`trace ${traceId} did not reach the lab collector (${file})`);
-}
-
 describe('proxy in the lab', { skip: reason }, () => {
-  before(async () => {
-    const up = await runCommand(MOAT, ['lab', 'up'], { timeoutMs: 120_000 });
-    assert.equal(up.code, 0, `moat lab up failed:\n${up.stdout}\n${up.stderr}`);
-    const apply = await runCommand(MOATCTL, ['apply', '-f', DEMO, '--wait'], { timeoutMs: 30_000 });
-    assert.equal(apply.code, 0, `moatctl apply failed:\n${apply.stdout}\n${apply.stderr}`);
-  });
-  after(async () => {
-    await runCommand(MOAT, ['lab', 'down'], { timeoutMs: 60_000 });
-  });
+  before(() => labUpWithDemoPolicy());
+  after(() => labDown());
 
   test('lab - explicit proxy: an allowed site is 200, a gambling site the 403 block page with a trace id', async () => {
     const allowed = await curl('http://allowed.test/', '-x', PROXY);
@@ -93,7 +44,7 @@ describe('proxy in the lab', { skip: reason }, () => {
     assert.ok(spans.some((s) => s.name === 'policy.decide'));
   });
 
-  test('lab - interception: with no proxy configured, HTTP is filtered and HTTPS is spliced or refused by SNI', async () => {
+  test('lab - interception: with no proxy configured, HTTP is filtered', async () => {
     const table = await runCommand('ip', [
       'netns',
       'exec',
@@ -116,14 +67,7 @@ describe('proxy in the lab', { skip: reason }, () => {
     assert.match(blocked.body, /gambling/);
     assert.ok(blocked.traceId);
 
-    const https = await curl('https://allowed.test/', '--cacert', LAB_CA_CERT);
-    assert.equal(
-      https.status,
-      200,
-      `spliced TLS reaches the origin with its own certificate: ${https.stderr}`,
-    );
-    const httpsBlocked = await curl('https://casino.test/', '--cacert', LAB_CA_CERT);
-    assert.match(String(httpsBlocked.status), /^curl:/, 'a blocked SNI gets no TLS session');
+    // HTTPS by interception: lab-tls.test.ts
   });
 
   test('lab - interception: a Host header that does not match the dialled address is refused (409)', async () => {

@@ -83,6 +83,8 @@ export function devProcessSpecs(options: DevOptions, ports: DevPorts): DevProces
         ports: servicePorts,
         expectedServices,
         logLevel: options.logLevel,
+        stateDir: options.dir,
+        peers: ports.services,
       }),
       ready: { kind: 'http', url: `http://${HOST}:${servicePorts.http}/readyz` },
     });

@@ -19,11 +19,12 @@ test('dev ports - a base port allocates every port in sequence, without collisio
     { nats: 30000, natsMonitor: 30001, redis: 30002 },
   );
   assert.deepEqual(ports.services.control, { http: 30003, grpc: 30004 });
-  assert.deepEqual(ports.services.proxy, { http: 30005, proxy: 30006 });
+  assert.deepEqual(ports.services.proxy, { http: 30006, proxy: 30007 });
   // the firewall and qos are lab-only, but keep their places so ports do not move with the selection
-  assert.deepEqual(ports.services.firewall, { http: 30007 });
-  assert.deepEqual(ports.services.qos, { http: 30009 });
-  assert.deepEqual(ports.services.fake, { http: 30011 });
+  assert.deepEqual(ports.services.firewall, { http: 30009 });
+  assert.deepEqual(ports.services.qos, { http: 30012 });
+  assert.deepEqual(ports.services['tls-mediation'], { http: 30015, grpc: 30016, ca: 30017 });
+  assert.deepEqual(ports.services.fake, { http: 30018 });
   const numbers = allPorts(ports).map((p) => p.port);
   assert.equal(new Set(numbers).size, numbers.length);
 });

@@ -4,7 +4,7 @@ import type { ServiceDefinition, ServicePorts } from '../services.js';
  * Ports for `moat dev`. Without a base port: the usual defaults (NATS 4222,
  * its monitor 8222, Redis 6379, each service's registry ports). With one, every
  * port is allocated in sequence from it — nats, nats monitor, redis, then
- * http+grpc for each registry entry in order — so two dev runtimes (or a test)
+ * http, grpc or proxy, and ca for each registry entry in order — so two dev runtimes (or a test)
  * can live side by side.
  */
 
@@ -18,7 +18,7 @@ export interface DevPorts {
 export const DEFAULT_INFRA_PORTS = { nats: 4222, natsMonitor: 8222, redis: 6379 } as const;
 
 const PORTS_BEFORE_SERVICES = 3;
-const PORTS_PER_SERVICE = 2;
+const PORTS_PER_SERVICE = 3;
 
 /** How many ports a base-port plan takes, for validating the base. */
 export const portsNeeded = (registry: readonly ServiceDefinition[]): number =>
@@ -39,6 +39,7 @@ export function planDevPorts(registry: readonly ServiceDefinition[], basePort?: 
       // a service serves gRPC or a proxy port, never both: they share the second slot
       ...(service.defaultPorts.grpc === undefined ? {} : { grpc: first + 1 }),
       ...(service.defaultPorts.proxy === undefined ? {} : { proxy: first + 1 }),
+      ...(service.defaultPorts.ca === undefined ? {} : { ca: first + 2 }),
     };
   });
   return { nats: basePort, natsMonitor: basePort + 1, redis: basePort + 2, services };
@@ -53,6 +54,7 @@ export function allPorts(ports: DevPorts): { name: string; port: number }[] {
       { name: `${name} http`, port: p.http },
       ...(p.grpc === undefined ? [] : [{ name: `${name} grpc`, port: p.grpc }]),
       ...(p.proxy === undefined ? [] : [{ name: `${name} proxy`, port: p.proxy }]),
+      ...(p.ca === undefined ? [] : [{ name: `${name} ca`, port: p.ca }]),
     ]),
   ];
 }

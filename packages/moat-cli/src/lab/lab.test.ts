@@ -90,6 +90,7 @@ describe('lab', { skip: reason }, () => {
         ['nats', 'moat-gw', true, true],
         ['redis', 'moat-gw', true, true],
         ['origin', 'moat-wan', true, true],
+        ['bad-tls', 'moat-wan', true, true],
         ...(tracing ? [['otelcol', 'moat-gw', true, true]] : []),
         ['fake', 'moat-gw', true, true],
       ],

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { distFile, repoRoot } from '../paths.js';
 import { type ServiceDefinition, serviceCommand } from '../services.js';
+import { BAD_TLS_VARIANTS } from './bad-tls.js';
 import { labPaths } from './state.js';
 import type { LabProcessSpec } from './supervise.js';
 import { LAB_ADDRESSES, LAB_NAMESPACES } from './topology.js';
@@ -97,6 +98,17 @@ export function labProcessSpecs(
     },
   ];
 
+  const lastBadTls = BAD_TLS_VARIANTS[BAD_TLS_VARIANTS.length - 1];
+  specs.push({
+    name: 'bad-tls',
+    namespace: LAB_NAMESPACES.wan,
+    command: process.execPath,
+    args: ['--enable-source-maps', distFile('lab/bad-tls-main.js'), paths.root],
+    cwd: paths.root,
+    // servers start in list order: the last one listening means all are
+    ready: { kind: 'tcp', host: lastBadTls?.address ?? LAB_ADDRESSES.origin, port: LAB_PORTS.originTls },
+  });
+
   // The lab's trace receiver: every service exports its spans to it (see scripts/lib/otelcol/lab.yaml).
   const collector = otelCollectorBinary();
   const tracing = existsSync(collector);
@@ -113,7 +125,7 @@ export function labProcessSpecs(
 
   const expectedServices = services.map((service) => service.name);
   for (const service of services) {
-    const { command, args } = serviceCommand(service);
+    const { command, args } = asUser(service, serviceCommand(service));
     specs.push({
       name: service.name,
       namespace: gw,
@@ -135,10 +147,22 @@ export function labProcessSpecs(
           expectedServices,
           logLevel: 'info',
           socketDir: paths.root,
+          stateDir: paths.root,
+          peers: Object.fromEntries(services.map((s) => [s.name, s.defaultPorts])),
+          upstreamCaFile: paths.caCert,
         }),
       },
       ready: { kind: 'http', url: `http://127.0.0.1:${service.defaultPorts.http}/readyz` },
     });
   }
   return specs;
+}
+
+/** An unprivileged service runs as nobody (setpriv execs in place: the recorded pid stays the service's). */
+function asUser(service: ServiceDefinition, run: { command: string; args: string[] }) {
+  if (!service.unprivileged) return run;
+  return {
+    command: 'setpriv',
+    args: ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', run.command, ...run.args],
+  };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReadyCheck } from '../probes.js';
 import type { LabNamespace } from './topology.js';
@@ -81,8 +81,9 @@ export function ensureStateDirs(root = LAB_STATE_DIR): void {
   const paths = labPaths(root);
   for (const dir of [paths.root, paths.logs, paths.natsStore, paths.redisDir, paths.otel])
     mkdirSync(dir, { recursive: true });
-  // Holds the CA's private key: root only.
-  mkdirSync(paths.tls, { recursive: true, mode: 0o700 });
+  // Certificates are public (the proxy, running as nobody, trusts the lab CA); every key in it is 0600.
+  mkdirSync(paths.tls, { recursive: true, mode: 0o755 });
+  chmodSync(paths.tls, 0o755);
 }
 
 export function removeStateDir(root = LAB_STATE_DIR): void {
