@@ -75,7 +75,13 @@ _moat_write_if_changed() {
   tmp=$(mktemp)
   cat >"$tmp"
   if [[ -f "$file" ]] && cmp -s "$tmp" "$file"; then rm -f "$tmp"; return 0; fi
-  install -D -m 0644 -o "$owner" -g "$owner" "$tmp" "$file"
+  # the directories too belong to OWNER: `install -D` would leave them root's, and Podman, running
+  # as OWNER, could then not create ~/.config/cni beside them (a new build user hit exactly that)
+  local dir parent
+  dir=$(dirname "$file")
+  parent=$(dirname "$dir")
+  install -d -m 0755 -o "$owner" -g "$owner" "$parent" "$dir"
+  install -m 0644 -o "$owner" -g "$owner" "$tmp" "$file"
   rm -f "$tmp"
   log "wrote $file"
 }
