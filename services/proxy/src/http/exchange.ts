@@ -61,7 +61,7 @@ export function sendPage(ex: Exchange, verdict: Verdict, target?: Target): void 
   const { body, headers } = renderVerdictPage(
     verdict,
     {
-      title: verdict.status === 403 || verdict.status === 413 ? 'Access blocked' : titleFor(verdict.status),
+      title: titleFor(verdict),
       ...(target ? { url: tx.url } : {}),
       ...(tx.traceId ? { traceId: tx.traceId } : {}),
       proxyName: deps.config.visibleHostname,
@@ -92,7 +92,10 @@ export function sendUpstreamError(ex: Exchange, err: UpstreamError, target: Targ
   ex.tx.verdict = { ...ex.tx.verdict, action: 'allow' };
 }
 
-function titleFor(status: number): string {
+function titleFor({ status, tag }: Verdict): string {
+  if (status === 403 || status === 413) return 'Access blocked';
+  // the upstream answered, but not safely enough to be trusted: not a reachability problem
+  if (tag === 'SSL_PROXY_UPSTREAM_REFUSED') return 'Insecure server refused';
   switch (status) {
     case 400:
       return 'Bad request';
