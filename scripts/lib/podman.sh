@@ -74,13 +74,14 @@ _moat_write_if_changed() {
   local file="$1" owner="$2" tmp
   tmp=$(mktemp)
   cat >"$tmp"
-  if [[ -f "$file" ]] && cmp -s "$tmp" "$file"; then rm -f "$tmp"; return 0; fi
   # the directories too belong to OWNER: `install -D` would leave them root's, and Podman, running
-  # as OWNER, could then not create ~/.config/cni beside them (a new build user hit exactly that)
+  # as OWNER, could then not create ~/.config/cni beside them (a new build user hit exactly that).
+  # Also when FILE is unchanged: an older run may have left the directories root's.
   local dir parent
   dir=$(dirname "$file")
   parent=$(dirname "$dir")
   install -d -m 0755 -o "$owner" -g "$owner" "$parent" "$dir"
+  if [[ -f "$file" ]] && cmp -s "$tmp" "$file"; then rm -f "$tmp"; return 0; fi
   install -m 0644 -o "$owner" -g "$owner" "$tmp" "$file"
   rm -f "$tmp"
   log "wrote $file"
@@ -133,7 +134,13 @@ EOF
   fi
   # Remember whether a rootless pause process was already running: we only stop ours.
   MOAT_PAUSE_PREEXISTING=0
-  if _moat_pause_pid >/dev/null; then MOAT_PAUSE_PREEXISTING=1; fi
+  if _moat_pause_pid >/dev/null; then
+    MOAT_PAUSE_PREEXISTING=1
+  else
+    # A pause.pid naming a process that is gone makes Podman 4.3 fail ("cannot re-exec process
+    # to join the existing user namespace") instead of starting a new one: drop it.
+    rm -f "$rt/libpod/tmp/pause.pid"
+  fi
 }
 
 # moat_as_build_user CMD... — run CMD as the build user, in its home, with a clean env.
@@ -187,8 +194,11 @@ _moat_pause_pid() {
 
 # moat_podman_teardown — stop the rootless pause process when this run started it.
 moat_podman_teardown() {
-  local pid
+  local pid i
   [[ "${MOAT_PAUSE_PREEXISTING:-1}" == 0 ]] || return 0
   pid=$(_moat_pause_pid) || return 0
   kill "$pid" 2>/dev/null || true
+  # and its pid file, once it is gone (see moat_podman_setup)
+  for ((i = 0; i < 50; i++)); do _moat_pause_pid >/dev/null || break; sleep 0.1; done
+  _moat_pause_pid >/dev/null || rm -f "$(moat_runtime_dir)/libpod/tmp/pause.pid"
 }
