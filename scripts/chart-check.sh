@@ -14,7 +14,10 @@ Checks the Helm chart (default charts/moat) without a cluster:
      closed (additionalProperties: false), every helper (templates/**/*.tpl)
      with a Usage comment,
      every `fail` in templates/validate.yaml
-  4. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
+  4. the interception CA's isolation: with an imported CA (a Secret) or a
+     generated one (its data claim), only the tls-mediation Deployment mounts
+     it; the proxy and the test pods do not
+  5. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
      values.schema.json; contradictory values trip templates/validate.yaml
 
 Prints one line per check and exits non-zero if any failed.
@@ -193,7 +196,56 @@ check "values.schema.json: every object closed (additionalProperties: false)" sc
 check "*.tpl: every helper has a Usage comment" helpers_documented
 check "templates: every fail lives in validate.yaml" fails_in_validate
 
-# --- 4. negative cases ------------------------------------------------------------------
+# --- 4. the interception CA ------------------------------------------------------------
+
+# ca_isolated SECRET CLAIM FILE... — the interception CA's key stays in tls-mediation: in every
+# rendered FILE the Secret SECRET (tlsMediation.ca.existingSecret) or the data claim CLAIM (a
+# generated CA) is mounted once, by the tls-mediation Deployment, and named nowhere else but in
+# the claim's own PersistentVolumeClaim. No other pod (the proxy, the tests) mounts either.
+ca_isolated() {
+  node - "$@" <<'EOF'
+const fs = require("node:fs");
+const [secret, claim, ...files] = process.argv.slice(2);
+const problems = [];
+for (const file of files) {
+  let mounts = 0;
+  for (const doc of fs.readFileSync(file, "utf8").split(/^---\s*$/m)) {
+    const kind = doc.match(/^kind:\s*(\S+)/m)?.[1] ?? "?";
+    const name = doc.match(/^metadata:\n(?:[ #].*\n)*?  name:\s*"?([^"\s]+)/m)?.[1] ?? "?";
+    const custodian = kind === "Deployment" && name.endsWith("-tls-mediation");
+    for (const line of doc.split("\n")) {
+      const mount = line.match(/^\s*(secretName|claimName):\s*"?([^"\s]+)"?\s*$/);
+      if (mount && custodian && mount[2] === (mount[1] === "secretName" ? secret : claim)) mounts++;
+      else if (kind === "PersistentVolumeClaim" && name === claim && /^\s*name:/.test(line)) continue;
+      else if (line.includes(secret) || line.includes(claim))
+        problems.push(`${file.replace(/.*\//, "")}: ${kind}/${name} names the CA: ${line.trim()}`);
+    }
+  }
+  if (mounts !== 1) problems.push(`${file.replace(/.*\//, "")}: the tls-mediation Deployment mounts the CA ${mounts} times, not once`);
+}
+if (problems.length) { console.log(problems.join("\n")); process.exit(1); }
+EOF
+}
+
+# ca_isolation — render with an imported CA (a Secret) and with a generated one (the claim), each
+# with the explicit proxy (a Deployment) and the transparent one (a DaemonSet), tests on.
+ca_isolation() {
+  local secret=moat-ca-isolation-probe claim=moat-tls-mediation-data f ca n=0
+  local -a out=()
+  for f in "" "$CHART/ci/gateway-agents-values.yaml"; do
+    for ca in "tlsMediation.ca.existingSecret=$secret" "tlsMediation.ca.existingSecret="; do
+      n=$((n + 1))
+      helm template moat "$CHART" --namespace moat --kube-version "$KUBE_VERSION" ${f:+-f "$f"} \
+        --set tests.enabled=true --set "$ca" >"$WORK/ca-isolation-$n.yaml" || return 1
+      out+=("$WORK/ca-isolation-$n.yaml")
+    done
+  done
+  ca_isolated "$secret" "$claim" "${out[@]}"
+}
+
+check "tls-mediation: only its Deployment mounts the CA (Secret or data claim), not the proxy or tests" ca_isolation
+
+# --- 5. negative cases ------------------------------------------------------------------
 
 expect_rejected "schema rejects a typo'd key (control.replicaz)" \
   "additional properties 'replicaz' not allowed" --set control.replicaz=2
@@ -260,6 +312,44 @@ expect_rejected "validate.yaml: urlLists PVC without a claim" \
 expect_rejected "validate.yaml: grace period shorter than the proxy's drain" \
   "proxy.terminationGracePeriodSeconds \(20\) leaves the proxy no time to drain" \
   --set proxy.terminationGracePeriodSeconds=20
+expect_rejected "validate.yaml: upstream CA ConfigMap without keys" \
+  "extraCaConfigMap: name moat-upstream-ca is set but keys is empty" \
+  --set proxy.upstreamTrust.extraCaConfigMap.name=moat-upstream-ca
+expect_rejected "validate.yaml: upstream CA keys without a ConfigMap" \
+  "extraCaConfigMap: keys are set but name is empty" \
+  --set "proxy.upstreamTrust.extraCaConfigMap.keys={root.pem}"
+expect_rejected "schema rejects an upstream CA key that is a path (../root.pem)" \
+  "/proxy/upstreamTrust/extraCaConfigMap/keys" --set proxy.upstreamTrust.extraCaConfigMap.name=ca \
+  --set "proxy.upstreamTrust.extraCaConfigMap.keys={../root.pem}"
+
+# tls-mediation.
+expect_rejected "schema rejects a typo'd key under tlsMediation (tlsMediation.replicaz)" \
+  "at '/tlsMediation': additional properties 'replicaz' not allowed" --set tlsMediation.replicaz=2
+expect_rejected "schema rejects a typo'd key under tlsMediation.ca (tlsMediation.ca.secret)" \
+  "additional properties 'secret' not allowed" --set tlsMediation.ca.secret=moat-ca
+expect_rejected "schema rejects leaves valid longer than 30 days (tlsMediation.leafHours=1000)" \
+  "/tlsMediation/leafHours" --set tlsMediation.leafHours=1000
+expect_rejected "schema rejects a read-only data volume (tlsMediation.persistence.accessModes={ReadOnlyMany})" \
+  "/tlsMediation/persistence/accessModes" --set "tlsMediation.persistence.accessModes={ReadOnlyMany}"
+expect_rejected "validate.yaml: two tls-mediation replicas without an imported CA" \
+  "tlsMediation: replicas=2 without tlsMediation.ca.existingSecret .*set tlsMediation.ca.existingSecret" \
+  --set tlsMediation.replicas=2
+expect_rejected "validate.yaml: tls-mediation autoscaling without an imported CA" \
+  "tlsMediation: autoscaling without tlsMediation.ca.existingSecret .*set tlsMediation.ca.existingSecret" \
+  --set tlsMediation.autoscaling.enabled=true
+expect_rejected "validate.yaml: tls-mediation autoscaling min > max" \
+  "tlsMediation.autoscaling: minReplicas \(4\) is greater than maxReplicas \(3\)" \
+  --set tlsMediation.ca.existingSecret=moat-ca --set tlsMediation.autoscaling.enabled=true \
+  --set tlsMediation.autoscaling.minReplicas=4
+expect_rejected "validate.yaml: tls-mediation port used twice (ca = http)" \
+  "tlsMediation: port 9405 is used twice, by tlsMediation.ports.http and tlsMediation.ports.ca" \
+  --set tlsMediation.ports.ca=9405
+expect_rejected "validate.yaml: CA Secret with one key for certificate and key" \
+  "tlsMediation.ca: certKey and keyKey are both tls.crt" \
+  --set tlsMediation.ca.existingSecret=moat-ca --set tlsMediation.ca.keyKey=tls.crt
+expect_rejected "validate.yaml: caFrom while the CA port admits anyone" \
+  "caFrom is set but caFromAnywhere=true" \
+  --set "tlsMediation.networkPolicy.caFrom[0].ipBlock.cidr=192.168.0.0/16"
 
 echo "$PASSED passed, $FAILED failed"
 ((FAILED == 0))

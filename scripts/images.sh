@@ -17,9 +17,9 @@ Commands:
   base                 only the base images (steps 1-3 of build)
   smoke SERVICE        run SERVICE's image against throwaway NATS and Redis on
                        loopback: health endpoints, the chart's helm test script,
-                       clean SIGTERM exit (control, proxy); the gateway agents
-                       (firewall, qos) also run their kernel tools in a
-                       private network namespace
+                       clean SIGTERM exit (control, proxy, tls-mediation);
+                       the gateway agents (firewall, qos) also run their
+                       kernel tools in a private network namespace
   tag SERVICE          print the image reference `build` gives SERVICE
   save SERVICE...      write the images as a docker-archive to stdout, e.g.
                        scripts/images.sh save control | k3s ctr images import -
@@ -547,6 +547,24 @@ smoke_proxy() {
     MOAT_PROXY_TRANSPARENT_HTTP_PORT=0 MOAT_PROXY_TRANSPARENT_TLS_PORT=0)
   SMOKE_TEST_ENV=("MOAT_TEST_PROXY_PORT=$proxy_port" "MOAT_TEST_HTTP_PORT=$http_port")
   smoke_run proxy "$http_port"
+}
+
+# tls-mediation as the chart's Deployment runs it with a generated CA, except that its data
+# directory is on the container's /tmp tmpfs (the chart mounts a volume there) and every port binds
+# loopback: its gRPC port hands out trusted certificates for any name. The test script fetches the
+# CA from the CA port (a CA certificate, no private key in the answer), then health and gRPC health.
+smoke_tls_mediation() {
+  local http_port grpc_port ca_port
+  http_port=$(free_port)
+  grpc_port=$(free_port "$http_port")
+  ca_port=$(free_port "$http_port" "$grpc_port")
+  SMOKE_ENV=("MOAT_TLS_MEDIATION_HTTP_PORT=$http_port" MOAT_TLS_MEDIATION_HTTP_HOST=127.0.0.1
+    "MOAT_TLS_MEDIATION_GRPC_PORT=$grpc_port" MOAT_TLS_MEDIATION_GRPC_HOST=127.0.0.1
+    "MOAT_TLS_MEDIATION_CA_PORT=$ca_port" MOAT_TLS_MEDIATION_CA_HOST=127.0.0.1
+    MOAT_TLS_MEDIATION_DATA_DIR=/tmp/tls-mediation)
+  SMOKE_TEST_ENV=("MOAT_TEST_HTTP_PORT=$http_port" "MOAT_TEST_GRPC_PORT=$grpc_port"
+    "MOAT_TEST_CA_PORT=$ca_port")
+  smoke_run tls-mediation "$http_port"
 }
 
 # The gateway agents (firewall, qos) as the chart's DaemonSets run them: root in the container with

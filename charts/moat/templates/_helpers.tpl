@@ -192,6 +192,7 @@ Usage: {{ include "moat.expectedServices" $ }}
 {{- else }}
 {{- $enabled := list "control" }}
 {{- if .Values.proxy.enabled }}{{ $enabled = append $enabled "proxy" }}{{ end }}
+{{- if .Values.tlsMediation.enabled }}{{ $enabled = append $enabled "tls-mediation" }}{{ end }}
 {{- if .Values.firewall.enabled }}{{ $enabled = append $enabled "firewall" }}{{ end }}
 {{- if .Values.qos.enabled }}{{ $enabled = append $enabled "qos" }}{{ end }}
 {{- join "," $enabled }}
@@ -355,5 +356,98 @@ Usage: {{ include "moat.proxy.httpService" $ }}
 {{- $name }}
 {{- else }}
 {{- printf "%s-http" $name }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.egressDependencies — NetworkPolicy egress rules (a list, under `egress:`) to what every
+Moat service needs: DNS (to the peers in "dnsTo", else anywhere), NATS and Redis (the bundled
+servers' pods, else the external URL's port) and the OTLP endpoint's port when set.
+Usage: {{- include "moat.egressDependencies" (dict "root" $ "dnsTo" $np.egress.dnsTo) | nindent 4 }}
+*/}}
+{{- define "moat.egressDependencies" -}}
+{{- $root := .root -}}
+# DNS: the cluster names of NATS, Redis and the collector (and, for the proxy, upstream names).
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  {{- with .dnsTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+# NATS: events, status, policy changes.
+{{- if $root.Values.nats.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "moat.selectorLabels" (dict "root" $root "component" "nats") | nindent 10 }}
+  ports:
+    - port: {{ $root.Values.nats.port }}
+      protocol: TCP
+{{- else }}
+- ports:
+    - port: {{ include "moat.urlPort" (dict "url" $root.Values.nats.external.url "default" 4222) }}
+      protocol: TCP
+{{- end }}
+# Redis: policy and caches.
+{{- if $root.Values.redis.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "moat.selectorLabels" (dict "root" $root "component" "redis") | nindent 10 }}
+  ports:
+    - port: {{ $root.Values.redis.port }}
+      protocol: TCP
+{{- else }}
+- ports:
+    - port: {{ include "moat.urlPort" (dict "url" $root.Values.redis.external.url "default" 6379) }}
+      protocol: TCP
+{{- end }}
+{{- with $root.Values.telemetry.otlpEndpoint }}
+# OTLP export.
+- ports:
+    - port: {{ include "moat.urlPort" (dict "url" . "default" (ternary 4317 4318 (eq $root.Values.telemetry.otlpProtocol "grpc"))) }}
+      protocol: TCP
+{{- end }}
+{{- end }}
+
+{{/*
+moat.tlsMediation.address — host:port of tls-mediation's gRPC Service, for the proxy
+(`MOAT_PROXY_TLS_MEDIATION_ADDRESS`).
+Usage: {{ include "moat.tlsMediation.address" $ }}
+*/}}
+{{- define "moat.tlsMediation.address" -}}
+{{- printf "%s.%s.svc:%d" (include "moat.componentName" (dict "root" . "component" "tls-mediation")) .Release.Namespace (int .Values.tlsMediation.ports.grpc) }}
+{{- end }}
+
+{{/*
+moat.tlsMediation.dataVolume — how tls-mediation keeps a generated CA: "none" when it imports
+one (tlsMediation.ca.existingSecret), "pvc" with persistence, else "emptyDir" (a new CA on
+every restart).
+Usage: {{- if eq (include "moat.tlsMediation.dataVolume" $) "pvc" }}…{{ end }}
+*/}}
+{{- define "moat.tlsMediation.dataVolume" -}}
+{{- if .Values.tlsMediation.ca.existingSecret -}}
+none
+{{- else if .Values.tlsMediation.persistence.enabled -}}
+pvc
+{{- else -}}
+emptyDir
+{{- end }}
+{{- end }}
+
+{{/*
+moat.tlsMediation.caService — the Service carrying tls-mediation's CA port to LAN clients: the
+component's own (ClusterIP) Service, else <tls-mediation>-ca of tlsMediation.service.type.
+Usage: {{ include "moat.tlsMediation.caService" $ }}
+*/}}
+{{- define "moat.tlsMediation.caService" -}}
+{{- $name := include "moat.componentName" (dict "root" . "component" "tls-mediation") }}
+{{- if eq .Values.tlsMediation.service.type "ClusterIP" }}
+{{- $name }}
+{{- else }}
+{{- printf "%s-ca" $name }}
 {{- end }}
 {{- end }}

@@ -16,6 +16,10 @@ template:
     labels:
       {{- include "moat.labels" $ctx | nindent 6 }}
       {{- include "moat.clientLabels" (dict "nats" true "redis" true) | nindent 6 }}
+      {{- if .Values.tlsMediation.enabled }}
+      # Admitted by tls-mediation's NetworkPolicy (gRPC: leaf certificates).
+      moat.io/tls-mediation-client: "true"
+      {{- end }}
       {{- with $p.podLabels }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -111,6 +115,11 @@ template:
             subPath: {{ . }}
             {{- end }}
           {{- end }}
+          {{- if $p.upstreamTrust.extraCaConfigMap.name }}
+          - name: upstream-ca
+            mountPath: /etc/moat/upstream-ca
+            readOnly: true
+          {{- end }}
     volumes:
       - name: tmp
         emptyDir:
@@ -127,6 +136,19 @@ template:
         hostPath:
           path: {{ $p.urlLists.hostPath }}
           type: Directory
+      {{- end }}
+      {{- with $p.upstreamTrust.extraCaConfigMap }}
+      {{- if .name }}
+      # Extra CAs trusted for upstream servers (certificates only), listed in MOAT_PROXY_UPSTREAM_CA_FILES.
+      - name: upstream-ca
+        configMap:
+          name: {{ .name }}
+          items:
+            {{- range .keys }}
+            - key: {{ . }}
+              path: {{ . }}
+            {{- end }}
+      {{- end }}
       {{- end }}
     {{- $nodeSelector := $p.nodeSelector }}
     {{- $tolerations := $p.tolerations }}
