@@ -74,12 +74,15 @@ function originalOf(socket: Socket): OriginalDestination | undefined {
 
 export function createProxyServers(deps: ProxyDeps): ProxyServers {
   const bumped = httpServer(deps, 'bumped');
+  // a decrypted connection idle this long is closed, like a spliced tunnel
+  bumped.timeout = deps.config.tunnelIdleTimeout;
   bumped.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const tunnel = tunnelOf(req.socket);
     if (!tunnel) {
       res.destroy();
       return;
     }
+    tunnel.requests++;
     handleForward(deps, req, res, 'bumped', undefined, tunnel);
   });
   bumped.on('connect', (_req: IncomingMessage, socket: Socket) => {

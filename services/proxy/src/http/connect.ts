@@ -46,6 +46,11 @@ export function handleConnect(
     .catch((err: unknown) => {
       deps.log.error({ err, url: tx.url }, 'CONNECT handling failed');
       tx.error = (err as Error).message;
+      // once the tunnel is established the bytes belong to TLS: a plaintext error page would be garbage
+      if (tx.status === 200) {
+        client.destroy();
+        return;
+      }
       refuse(deps, client, req, tx, {
         ...tx.verdict,
         status: 500,
@@ -102,8 +107,9 @@ async function tunnel(
     deps.metrics.upstreamErrors.inc({ kind: 'dns' });
     return refuseUpstream(deps, client, req, tx, new UpstreamError(`${dnsError.message}.`, 502, 'dns'));
   }
-  if (plan.action === 'bump')
-    return bumpTunnel(deps, client, head, tx, span, { target, flow, decision, plan, accept });
+  // a tunnel to an address says nothing about the site: with a TLS profile, the SNI decides
+  if (plan.action === 'bump' || (isIP(target.host) !== 0 && decision.inspection?.tls))
+    return tunnelByClientHello(deps, client, head, tx, span, { target, flow, decision, plan, accept });
 
   recordPlan(deps, tx, span, plan);
   let upstream: Socket;
@@ -121,6 +127,16 @@ async function tunnel(
   }
   tx.status = 200;
   client.write(ESTABLISHED);
+  await relayTunnel(deps, client, upstream, head, tx);
+}
+
+async function relayTunnel(
+  deps: ProxyDeps,
+  client: Socket,
+  upstream: Socket,
+  head: Buffer,
+  tx: Transaction,
+): Promise<void> {
   deps.metrics.tunnels.inc();
   try {
     const result = await splice(client, upstream, head, deps.config.tunnelIdleTimeout);
@@ -130,6 +146,29 @@ async function tunnel(
   } finally {
     deps.metrics.tunnels.dec();
   }
+}
+
+/** A splice decided after the tunnel was established (on the SNI): the ClientHello goes first. */
+async function spliceAfterHello(
+  deps: ProxyDeps,
+  client: Socket,
+  hello: Buffer,
+  tx: Transaction,
+  span: Span,
+  to: { plan: Extract<TlsPlan, { action: 'splice' }>; ip: string; port: number },
+): Promise<void> {
+  recordPlan(deps, tx, span, to.plan);
+  let upstream: Socket;
+  try {
+    upstream = await connectUpstream(to.ip, to.port, deps.config.connectTimeout);
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) throw err;
+    deps.metrics.upstreamErrors.inc({ kind: err.kind });
+    tx.error = err.message;
+    client.destroy(); // the client already has its 200: TLS sees the connection close
+    return;
+  }
+  await relayTunnel(deps, client, upstream, hello, tx);
 }
 
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
@@ -152,11 +191,12 @@ function recordPlan(
 }
 
 /**
- * A bumped CONNECT: the tunnel is established, then the client's ClientHello is read. Its SNI must
- * name the host the tunnel was decided for (a tunnel opened to one name cannot be used for another);
- * a tunnel to an address takes the SNI's name once the name is confirmed to resolve to it.
+ * A CONNECT decided by its ClientHello (a bump, or any tunnel to an address under a TLS profile): the
+ * tunnel is established, then the ClientHello is read. Its SNI must name the host the tunnel was
+ * decided for (a tunnel opened to one name cannot be used for another); a tunnel to an address takes
+ * the SNI's name once the name is confirmed to resolve to it, and is decided again on that name.
  */
-async function bumpTunnel(
+async function tunnelByClientHello(
   deps: ProxyDeps,
   client: Socket,
   head: Buffer,
@@ -166,11 +206,10 @@ async function bumpTunnel(
     target: Target;
     flow: Flow;
     decision: Decision;
-    plan: Extract<TlsPlan, { action: 'bump' }>;
+    plan: Exclude<TlsPlan, { action: 'block' }>;
     accept: (socket: TLSSocket) => void;
   },
 ): Promise<void> {
-  span.setAttribute(attr.tlsAction, 'bump');
   tx.status = 200;
   client.write(ESTABLISHED);
   if (head.length) client.unshift(head);
@@ -239,24 +278,20 @@ async function bumpTunnel(
       tx.server.host = name;
       decision = decideAndRecord(deps, tx, flow, target, 'https', span);
       const again = planTls(decision.inspection, name, decision.verdict, deps.categorizer());
-      if (again.action !== 'bump') {
+      if (again.action === 'block') {
         recordPlan(deps, tx, span, again);
-        return closeTunnel(
-          client,
-          tx,
-          span,
-          again.action === 'block'
-            ? again.verdict
-            : tlsRefusal(
-                'SSL_PROXY_SNI_MISMATCH',
-                `${name} is not decrypted by policy, but the tunnel was opened to an address.`,
-                decision,
-              ),
-        );
+        return closeTunnel(client, tx, span, again.verdict);
       }
       plan = again;
     }
   }
+  if (plan.action === 'splice')
+    return spliceAfterHello(deps, client, hello.bytes, tx, span, {
+      plan,
+      ip: flow.serverIp,
+      port: target.port,
+    });
+  span.setAttribute(attr.tlsAction, 'bump');
   await bump({
     deps,
     client,

@@ -317,7 +317,8 @@ async function relay(
   if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
 
   const headers = withVia(endToEndHeaders(req.headers), req.httpVersion, deps.config.visibleHostname);
-  headers.host = req.headers.host ?? target.host;
+  // the Host the target was decided on, never the client's own (RFC 9112 §3.2.2 for absolute-form)
+  headers.host = formatAuthority(target.host, target.port, target.scheme);
   const span = startSpan(
     `${req.method}`,
     {

@@ -92,9 +92,15 @@ export function parseInterceptedTarget(
 ): Target {
   if (!hostHeader) throw new BadTargetError('intercepted request without a Host header');
   if (!path.startsWith('/')) {
-    // some clients send absolute-form even when intercepted; accept it if it agrees with the Host header
+    // some clients send absolute-form even when intercepted; accept it only if it agrees with the Host
+    // header, or filtering would judge one site while a shared server answers for another
     const target = parseAbsoluteTarget(path);
-    return { ...target, port: target.port };
+    const host = splitAuthority(hostHeader, target.port);
+    if (host.host !== target.host || host.port !== target.port)
+      throw new BadTargetError(
+        `the request names ${formatAuthority(target.host, target.port)} but its Host header ${hostHeader}`,
+      );
+    return target;
   }
   const { host, port } = splitAuthority(hostHeader, originalPort);
   return { scheme: 'http', host, port, path: normalisePath(path) };

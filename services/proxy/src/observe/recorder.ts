@@ -227,8 +227,10 @@ export function createRecorder(
       if (tx.mode !== 'connect' && tx.mode !== 'tls-intercept') {
         series.duration(tx.verdict.action).observe(elapsedMs / 1000);
       }
-      if (tx.bytesIn) series.bytesIn.inc(tx.bytesIn);
-      if (tx.bytesOut) series.bytesOut.inc(tx.bytesOut);
+      // a bumped tunnel's bytes are its requests' bytes (counted with them), encrypted
+      const counted = tx.tls?.action !== 'bump' || tx.mode === 'bumped';
+      if (counted && tx.bytesIn) series.bytesIn.inc(tx.bytesIn);
+      if (counted && tx.bytesOut) series.bytesOut.inc(tx.bytesOut);
       tx.durationMs = Math.round(elapsedMs);
       writeAccessLog(tx);
       if (tx.verdict.action === 'block' || opts.eventsAllowed) {

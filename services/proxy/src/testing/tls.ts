@@ -5,10 +5,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TlsOptions } from 'node:tls';
+import { type TLSSocket, type TlsOptions, connect as tlsConnect } from 'node:tls';
 import { freePort, type ManagedProcess, runCommand, startProcess, waitFor } from '@moat/testkit';
 
 export interface TestPki {
@@ -230,4 +230,58 @@ export async function curlViaProxy(proxyPort: number, url: string, args: string[
   const lines = result.stdout.split('\n');
   const status = Number(lines.pop() ?? 0);
   return { code: result.code, status, body: lines.join('\n'), stderr: result.stderr };
+}
+
+/**
+ * A TLS connection through the proxy's CONNECT, as a client that trusts `ca`: resolves once the
+ * handshake is done (rejects on a refused CONNECT or a failed handshake). For raw requests curl
+ * will not send (absolute-form with a conflicting Host, silence after the handshake).
+ */
+export async function tlsViaConnect(
+  proxyPort: number,
+  authority: string,
+  opts: { servername: string; ca: string },
+): Promise<TLSSocket> {
+  const raw = netConnect({ host: '127.0.0.1', port: proxyPort });
+  await new Promise<void>((resolve, reject) => {
+    raw.once('error', reject);
+    raw.once('connect', () => {
+      raw.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    });
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      raw.off('data', onData);
+      if (/^HTTP\/1\.1 200/.test(head)) resolve();
+      else reject(new Error(`CONNECT refused: ${head.split('\r\n')[0]}`));
+    };
+    raw.on('data', onData);
+  });
+  raw.removeAllListeners('error');
+  return new Promise((resolve, reject) => {
+    const secure = tlsConnect({ socket: raw, servername: opts.servername, ca: readFileSync(opts.ca) });
+    secure.once('secureConnect', () => resolve(secure));
+    secure.once('error', reject);
+  });
+}
+
+/** Sends `request` on `socket` and collects everything until the connection closes (or `timeoutMs`). */
+export function exchangeRaw(socket: TLSSocket, request: string, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve) => {
+    let reply = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(reply);
+    }, timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      reply += chunk.toString('utf8');
+    });
+    socket.on('error', () => undefined);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(reply);
+    });
+    socket.write(request);
+  });
 }

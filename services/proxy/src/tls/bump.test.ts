@@ -4,17 +4,21 @@
  * (lab-tls.test.ts) grades upstream validation against the lab's bad-certificate servers.
  */
 import assert from 'node:assert/strict';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { freePort, runCommand } from '@moat/testkit';
 import { type ProxyHarness, startProxyHarness } from '../testing/harness.js';
 import {
   createTestPki,
   curlViaProxy,
+  exchangeRaw,
   startTlsMediation,
   startTlsOrigin,
   type TestPki,
   type TlsMediation,
   type TlsOrigin,
+  tlsViaConnect,
 } from '../testing/tls.js';
 
 function policy(tls: string): string {
@@ -77,6 +81,7 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
       env: {
         MOAT_PROXY_TLS_MEDIATION_ADDRESS: `127.0.0.1:${grpcPort}`,
         MOAT_PROXY_TLS_MEDIATION_TIMEOUT: '2s',
+        MOAT_PROXY_HEADERS_TIMEOUT: '2s',
         MOAT_PROXY_UPSTREAM_CA_FILES: pki.caFile,
       },
     });
@@ -178,11 +183,97 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
     assert.ok(!tls11.ok, 'a TLS 1.1 client is refused');
   });
 
+  test('bump - an absolute-form request must agree with its Host header; the upstream gets the checked Host', async () => {
+    const authority = `localhost:${origin.port}`;
+    const open = () =>
+      tlsViaConnect(harness.proxyPort, authority, { servername: 'localhost', ca: mediation.caFile });
+    const forged = await exchangeRaw(
+      await open(),
+      `GET https://${authority}/echo HTTP/1.1\r\nHost: blocked.example\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(forged, /^HTTP\/1\.1 400/, forged.slice(0, 200));
+    const agreed = await exchangeRaw(
+      await open(),
+      `GET https://${authority}/echo HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(agreed, /^HTTP\/1\.1 200/, agreed.slice(0, 200));
+    assert.match(agreed, new RegExp(`"host":"${authority}"`));
+  });
+
+  test('bump - a client that completes the handshake and sends nothing is cut off at the header deadline', async () => {
+    const silent = await tlsViaConnect(harness.proxyPort, `localhost:${origin.port}`, {
+      servername: 'localhost',
+      ca: mediation.caFile,
+    });
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      silent.on('error', () => undefined);
+      silent.once('close', () => resolve());
+    });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 1500 && waited < 6000, `closed after ${waited} ms (deadline 2 s)`);
+  });
+
+  test('bump - an upstream that resets its validated connection cannot crash the proxy', async () => {
+    const creds = await pki.issue('reset', ['localhost']);
+    // TLS over a plain TCP server, so the raw socket can be reset (RST) once the handshake is done
+    const resetting = createNetServer((raw) => {
+      raw.on('error', () => undefined);
+      const secure = new TLSSocket(raw, { isServer: true, secureContext: createSecureContext(creds) });
+      secure.on('error', () => undefined);
+      secure.once('secure', () => setTimeout(() => raw.resetAndDestroy(), 50));
+    });
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+    const port = (resetting.address() as AddressInfo).port;
+    try {
+      const secure = await tlsViaConnect(harness.proxyPort, `localhost:${port}`, {
+        servername: 'localhost',
+        ca: mediation.caFile,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the reset arrives before the request
+      const reply = await exchangeRaw(
+        secure,
+        'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+      );
+      assert.match(reply, /^HTTP\/1\.1 50[24]/, reply.slice(0, 200));
+      const health = await fetch(`http://127.0.0.1:${harness.httpPort}/healthz`);
+      assert.equal(health.status, 200, 'the proxy is still up');
+    } finally {
+      resetting.close();
+    }
+  });
+
+  test('splice - a CONNECT to an address is still decided by its SNI: another site is refused, not spliced', async () => {
+    await harness.applyPolicy(policy(`      mode: splice\n      blockCategories: [gambling]`));
+    try {
+      const seen = harness.events.length;
+      await assert.rejects(
+        tlsViaConnect(harness.proxyPort, `127.0.0.1:${origin.port}`, {
+          servername: 'casino.test',
+          ca: pki.caFile,
+        }),
+      );
+      const event = await eventually(() =>
+        harness.events.slice(seen).find((e) => String(e.url).startsWith('127.0.0.1:')),
+      );
+      assert.equal(event.action, 'blocked', `not spliced: ${JSON.stringify(event)}`);
+      assert.match(String(event.tag), /SSL_PROXY_SNI_BLOCKED|WEBFILTER_HOST_FORGERY/);
+      // with the SNI of the address's own site, the same kind of tunnel is spliced
+      const spliced = await viaProxy(`https://127.0.0.1:${origin.port}/ok`, ['--cacert', pki.caFile]);
+      assert.equal(spliced.status, 200, spliced.stderr);
+    } finally {
+      await harness.applyPolicy(policy(BUMP));
+    }
+  });
+
   test('splice - a bypassed category or host passes through: the client sees the origin certificate', async () => {
     await harness.applyPolicy(policy(`${BUMP}\n      bypassHosts: [127.0.0.1]`));
+    const seen = harness.events.length;
     const reply = await viaProxy(`https://127.0.0.1:${origin.port}/spliced`, ['--cacert', pki.caFile]);
     assert.equal(reply.status, 200, `the origin's own certificate verifies against its CA: ${reply.stderr}`);
-    const event = await eventually(() => harness.events.find((e) => e.tag === 'SSL_PROXY_SPLICE'));
+    const event = await eventually(() =>
+      harness.events.slice(seen).find((e) => e.tag === 'SSL_PROXY_SPLICE'),
+    );
     assert.match(String(event.reason), /bypass list/);
     await harness.applyPolicy(policy(BUMP));
   });

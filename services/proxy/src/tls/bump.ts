@@ -34,6 +34,8 @@ export interface BumpedTunnel {
   upstream?: Dispatcher;
   /** Set when the connection was bumped only to answer every request with this verdict's page. */
   page?: Verdict;
+  /** Requests received so far (the bumped server counts them). */
+  requests: number;
 }
 
 const tunnels = new WeakMap<Socket, BumpedTunnel>();
@@ -122,9 +124,12 @@ export async function bump(input: BumpInput): Promise<void> {
       // one (the upstream closed keep-alive) is validated the same way
       const ready = first;
       first = undefined;
+      // the validated connection may have been closed by the upstream while the client took its time
+      const usable = ready && !ready.socket.destroyed && !ready.socket.readableEnded;
+      if (ready && !usable) ready.socket.destroy();
       // undici expects the callback asynchronously, as from a real connect: called synchronously, its
       // request went nowhere and the client's side of the tunnel saw end-of-stream
-      if (ready) {
+      if (ready && usable) {
         setImmediate(() => callback(null, ready.socket));
         return;
       }
@@ -280,22 +285,33 @@ async function serveDecrypted(
   }
   secure.on('error', () => undefined); // resets end the connection; the requests record their own errors
   tx.status ||= 200;
-  tunnels.set(secure, {
+  const tunnel: BumpedTunnel = {
     host: input.host,
     port: input.port,
     flow: input.flow,
     decision: input.decision,
     span: input.span,
     tx,
+    requests: 0,
     ...purpose,
-  });
+  };
+  tunnels.set(secure, tunnel);
   deps.metrics.tunnels.inc();
+  // The bumped server never listens, so Node does not enforce its header deadline on these sockets:
+  // a client that completes the handshake and then sends no request is cut off here (idle ones by
+  // the server's timeout, see server.ts).
+  const firstRequest = setTimeout(() => {
+    if (tunnel.requests > 0) return;
+    tx.error ??= 'the client sent no request after the TLS handshake';
+    secure.destroy();
+  }, deps.config.headersTimeout);
   try {
     await new Promise<void>((resolve) => {
       secure.once('close', () => resolve());
       input.accept(secure);
     });
   } finally {
+    clearTimeout(firstRequest);
     deps.metrics.tunnels.dec();
     tx.bytesIn = secure.bytesRead;
     tx.bytesOut = secure.bytesWritten;

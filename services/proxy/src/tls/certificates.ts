@@ -48,7 +48,6 @@ export interface CertificateSourceOptions {
   /** host:port of tls-mediation's gRPC port. */
   address: string;
   deadlineMs: number;
-  onAnswer?: (source: ClientLeaf['source']) => void;
 }
 
 export class CertificateSource {
@@ -80,17 +79,17 @@ export class CertificateSource {
         this.cache.delete(key);
         this.cache.set(key, cached);
         span.setAttribute(attr.tlsCertificateSource, 'proxy');
-        this.options.onAnswer?.('proxy');
         return { ...cached, source: 'proxy' };
       }
       let inFlight = this.pending.get(key);
+      const joined = inFlight !== undefined;
       if (!inFlight) {
         inFlight = this.fetch(request, span).finally(() => this.pending.delete(key));
         this.pending.set(key, inFlight);
       }
-      const leaf = await inFlight;
+      // a handshake that waited for another's call got its leaf from the proxy: one issuance counts once
+      const leaf = joined ? { ...(await inFlight), source: 'proxy' as const } : await inFlight;
       span.setAttribute(attr.tlsCertificateSource, leaf.source);
-      this.options.onAnswer?.(leaf.source);
       return leaf;
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });

@@ -63,7 +63,6 @@ const BY_CODE: Record<string, UpstreamTlsProblem> = {
   CA_MD_TOO_WEAK: 'weak-signature',
   ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: 'old-protocol',
   ERR_SSL_UNSUPPORTED_PROTOCOL: 'old-protocol',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'old-protocol',
   'ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE': 'weak-ciphers',
   ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'weak-ciphers',
   ERR_SSL_NO_SHARED_CIPHER: 'weak-ciphers',
@@ -75,7 +74,8 @@ const DESCRIPTION: Record<UpstreamTlsProblem, string> = {
   'not-yet-valid': 'its certificate is not valid yet',
   'wrong-host': 'its certificate is for another host name',
   'self-signed': 'its certificate is self-signed',
-  'untrusted-issuer': 'its certificate is issued by an authority the gateway does not trust',
+  'untrusted-issuer':
+    'its certificate is issued by an authority the gateway does not trust (or the server does not send its intermediate certificate)',
   'weak-key': 'its certificate has a weak key (RSA under 2048 bits or equivalent)',
   'weak-signature': 'its certificate is signed with a weak algorithm (SHA-1 or MD5)',
   'old-protocol': 'it only speaks a TLS version older than 1.2',
@@ -198,7 +198,10 @@ export async function connectUpstreamTls(request: UpstreamTlsRequest): Promise<U
     });
     socket.once('secureConnect', () => {
       clearTimeout(timer);
+      // until undici takes the socket (at the first request, after the client's handshake) an upstream
+      // reset must not be an unhandled 'error': the socket is then simply found dead and replaced
       socket.removeAllListeners('error');
+      socket.on('error', () => undefined);
       const names = peerNames(socket);
       const tolerated = socket.authorized
         ? undefined
