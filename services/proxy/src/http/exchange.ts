@@ -79,6 +79,22 @@ export function sendPage(ex: Exchange, verdict: Verdict, target?: Target): void 
 /** An upstream failure page: the decision allowed the request, so it is recorded as allowed. */
 export function sendUpstreamError(ex: Exchange, err: UpstreamError, target: Target): void {
   ex.tx.error = err.message;
+  if (err.kind.startsWith('tls-')) {
+    // a bumped tunnel's later upstream connection failed validation: a refusal, as for the first one
+    sendPage(
+      ex,
+      {
+        ...ex.tx.verdict,
+        action: 'block',
+        engine: 'tls-mediation',
+        status: err.status,
+        reason: err.message,
+        tag: 'SSL_PROXY_UPSTREAM_REFUSED',
+      },
+      target,
+    );
+    return;
+  }
   sendPage(
     ex,
     {

@@ -243,6 +243,41 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
     }
   });
 
+  test('bump - a later upstream connection is validated too: a changed, invalid certificate gets the refusal page', async () => {
+    const valid = createSecureContext(await pki.issue('turncoat', ['localhost']));
+    const selfSignedContext = createSecureContext(
+      await pki.issue('turncoat-self', ['localhost'], { selfSigned: true }),
+    );
+    let connections = 0;
+    // the first (validated) connection is closed before the client's request; the next one shows a self-signed certificate
+    const turncoat = createNetServer((raw) => {
+      raw.on('error', () => undefined);
+      const first = connections++ === 0;
+      const secure = new TLSSocket(raw, { isServer: true, secureContext: first ? valid : selfSignedContext });
+      secure.on('error', () => undefined);
+      if (first) secure.once('secure', () => setTimeout(() => secure.end(), 50));
+    });
+    await new Promise<void>((resolve) => turncoat.listen(0, '127.0.0.1', resolve));
+    const port = (turncoat.address() as AddressInfo).port;
+    try {
+      const secure = await tlsViaConnect(harness.proxyPort, `localhost:${port}`, {
+        servername: 'localhost',
+        ca: mediation.caFile,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const reply = await exchangeRaw(
+        secure,
+        'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n',
+      );
+      assert.match(reply, /^HTTP\/1\.1 502/, reply.slice(0, 200));
+      assert.match(reply, /Insecure server refused/);
+      assert.match(reply, /self-signed/);
+      assert.equal(connections, 2);
+    } finally {
+      turncoat.close();
+    }
+  });
+
   test('splice - a CONNECT to an address is still decided by its SNI: another site is refused, not spliced', async () => {
     await harness.applyPolicy(policy(`      mode: splice\n      blockCategories: [gambling]`));
     try {
