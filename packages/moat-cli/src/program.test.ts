@@ -182,6 +182,21 @@ describe('cli', () => {
     assert.equal(mediation.MOAT_TLS_MEDIATION_CA_PORT, '30017');
     assert.equal(mediation.MOAT_TLS_MEDIATION_GRPC_HOST, '127.0.0.1', '`moat dev` listens on loopback only');
     assert.ok(byName('proxy').unprivileged, 'the lab runs the proxy as nobody');
+    const serviceTls = {
+      caFile: '/s/ca.crt',
+      mediation: { certFile: '/s/m.crt', keyFile: '/s/m.key' },
+      proxy: { certFile: '/s/p.crt', keyFile: '/s/p.key' },
+    };
+    const mutual = { ...context, serviceTls };
+    assert.deepEqual(
+      [
+        byName('proxy').env({ ...mutual, ports: { http: 1, proxy: 2 } }).MOAT_PROXY_TLS_MEDIATION_KEY_FILE,
+        byName('tls-mediation').env({ ...mutual, ports: peers['tls-mediation'] })
+          .MOAT_TLS_MEDIATION_GRPC_TLS_KEY_FILE,
+      ],
+      ['/s/p.key', '/s/m.key'],
+      'each side gets its own key for the mutual TLS channel, never the other one',
+    );
     assert.ok(!byName('tls-mediation').unprivileged);
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from './errors.js';
+import type { ServiceTlsFiles } from './service-tls.js';
 
 /**
  * The one list of Moat services that `moat dev` and `moat lab` start.
@@ -34,6 +35,8 @@ export interface ServiceContext {
   peers: Readonly<Record<string, ServicePorts>>;
   /** The CA the lab's origins are signed by (lab only: it stands in for the public roots). */
   upstreamCaFile?: string;
+  /** Certificates for the proxy ↔ tls-mediation gRPC channel (mutual TLS); plaintext without. */
+  serviceTls?: ServiceTlsFiles;
 }
 
 export interface ServiceDefinition {
@@ -89,6 +92,13 @@ export const SERVICES: readonly ServiceDefinition[] = [
       MOAT_PROXY_HTTP_PORT: String(ctx.ports.http),
       MOAT_PROXY_TLS_MEDIATION_ADDRESS: `127.0.0.1:${ctx.peers['tls-mediation']?.grpc ?? 50053}`,
       ...(ctx.upstreamCaFile ? { MOAT_PROXY_UPSTREAM_CA_FILES: ctx.upstreamCaFile } : {}),
+      ...(ctx.serviceTls
+        ? {
+            MOAT_PROXY_TLS_MEDIATION_CA_FILE: ctx.serviceTls.caFile,
+            MOAT_PROXY_TLS_MEDIATION_CERT_FILE: ctx.serviceTls.proxy.certFile,
+            MOAT_PROXY_TLS_MEDIATION_KEY_FILE: ctx.serviceTls.proxy.keyFile,
+          }
+        : {}),
       // In the lab the proxy owns moat-gw's LAN side and nftables sends it intercepted traffic;
       // `moat dev` runs on the host, where it only listens on loopback and intercepts nothing.
       ...(ctx.socketDir
@@ -134,6 +144,13 @@ export const SERVICES: readonly ServiceDefinition[] = [
       MOAT_TLS_MEDIATION_CA_PORT: String(ctx.ports.ca),
       // the generated CA (key mode 0600 in a 0700 directory) survives restarts of the run
       MOAT_TLS_MEDIATION_DATA_DIR: join(ctx.stateDir, 'tls-mediation'),
+      ...(ctx.serviceTls
+        ? {
+            MOAT_TLS_MEDIATION_GRPC_TLS_CERT_FILE: ctx.serviceTls.mediation.certFile,
+            MOAT_TLS_MEDIATION_GRPC_TLS_KEY_FILE: ctx.serviceTls.mediation.keyFile,
+            MOAT_TLS_MEDIATION_GRPC_CLIENT_CA_FILE: ctx.serviceTls.caFile,
+          }
+        : {}),
       // under `moat dev` only loopback; in the lab, the LAN fetches the CA from the gateway
       ...(ctx.socketDir
         ? {}

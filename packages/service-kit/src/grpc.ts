@@ -3,15 +3,70 @@
  * stops answering health checks, lets calls in flight finish, and forces the rest after a grace
  * period. A subpath (`@moat/service-kit/grpc`), so services without gRPC never load grpc-js.
  */
-import { type Server, ServerCredentials } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { type ChannelCredentials, credentials, type Server, ServerCredentials } from '@grpc/grpc-js';
+import { ConfigError } from '@moat/config';
 import type { ShutdownStep } from './shutdown.js';
 
-/** Binds `server` (insecure) to `address` (`host:port` or `unix:///path`); resolves with the bound port. */
-export function bindGrpc(server: Server, address: string): Promise<number> {
+/**
+ * Binds `server` to `address` (`host:port` or `unix:///path`); resolves with the bound port.
+ * Without `serverCredentials` the port is plaintext and unauthenticated.
+ */
+export function bindGrpc(
+  server: Server,
+  address: string,
+  serverCredentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<number> {
   return new Promise((resolve, reject) =>
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
+    server.bindAsync(address, serverCredentials, (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+/** PEM files for one side of a mutually authenticated TLS channel. */
+export interface MutualTlsFiles {
+  /** The CA the other side's certificate must chain to. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+type MutualTlsSettings = Record<keyof MutualTlsFiles, { env: string; value: string | undefined }>;
+
+/** The files when all three are set, undefined when none is; a partial set is a ConfigError naming what is missing. */
+export function mutualTlsFiles(service: string, settings: MutualTlsSettings): MutualTlsFiles | undefined {
+  const all = Object.values(settings);
+  const missing = all.filter((setting) => !setting.value);
+  if (missing.length === all.length) return undefined;
+  if (missing.length > 0)
+    throw new ConfigError(
+      service,
+      missing.map(({ env }) => ({
+        key: env,
+        message: `missing: mutual TLS needs all of ${all.map((setting) => setting.env).join(', ')}, or none of them (plaintext, for loopback only)`,
+      })),
+    );
+  return {
+    caFile: settings.caFile.value as string,
+    certFile: settings.certFile.value as string,
+    keyFile: settings.keyFile.value as string,
+  };
+}
+
+/** Server credentials that refuse any client without a certificate from `caFile`. */
+export function mutualTlsServerCredentials(files: MutualTlsFiles): ServerCredentials {
+  return ServerCredentials.createSsl(
+    readFileSync(files.caFile),
+    [{ cert_chain: readFileSync(files.certFile), private_key: readFileSync(files.keyFile) }],
+    true,
+  );
+}
+
+/** Client credentials: the server must present a certificate from `caFile` for the dialled name. */
+export function mutualTlsChannelCredentials(files: MutualTlsFiles): ChannelCredentials {
+  return credentials.createSsl(
+    readFileSync(files.caFile),
+    readFileSync(files.keyFile),
+    readFileSync(files.certFile),
   );
 }
 

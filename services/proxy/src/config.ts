@@ -62,6 +62,13 @@ export const proxyConfigSchema = baseConfigSchema.extend({
 
   /** tls-mediation's gRPC address (host:port): leaf certificates for bumped connections. */
   tlsMediationAddress: z.string().min(1).default('127.0.0.1:50053'),
+  /**
+   * Mutual TLS to tls-mediation: the CA its certificate must chain to, and the proxy's own certificate
+   * and key (all three or none; none = plaintext, for loopback only).
+   */
+  tlsMediationCaFile: z.string().optional(),
+  tlsMediationCertFile: z.string().optional(),
+  tlsMediationKeyFile: z.string().optional(),
   /** How long a handshake waits for a certificate from tls-mediation before the connection is refused. */
   tlsMediationTimeout: duration().default(5_000),
   /**

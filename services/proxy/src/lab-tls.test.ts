@@ -189,6 +189,32 @@ describe('TLS mediation in the lab', { skip: reason }, () => {
     );
   });
 
+  test('lab tls - tls-mediation mints only for the proxy: its gRPC port wants the proxy certificate (mutual TLS)', async () => {
+    const tls = join(labPaths().root, 'tls', 'services');
+    const handshake = (...clientCert: string[]) =>
+      runCommand('ip', [
+        'netns',
+        'exec',
+        LAB_NAMESPACES.gw,
+        'openssl',
+        's_client',
+        '-tls1_2', // with 1.2 the server's refusal of a missing certificate ends the handshake itself
+        '-connect',
+        '127.0.0.1:50053',
+        '-CAfile',
+        join(tls, 'ca.crt'),
+        ...clientCert,
+      ]);
+    const anonymous = await handshake();
+    assert.notEqual(anonymous.code, 0, anonymous.stdout);
+    assert.match(anonymous.stderr, /alert handshake failure/);
+    const proxy = await handshake('-cert', join(tls, 'proxy.crt'), '-key', join(tls, 'proxy.key'));
+    assert.equal(proxy.code, 0, proxy.stderr);
+    assert.match(proxy.stdout, /Verify return code: 0/);
+    const key = statSync(join(tls, 'proxy.key'));
+    assert.equal(key.mode & 0o077, 0, 'the proxy key is private');
+  });
+
   test('lab tls - the proxy runs as nobody and cannot open the CA private key', async () => {
     const state = readState();
     const proxy = state?.processes.find((p) => p.name === 'proxy');

@@ -13,6 +13,7 @@ import {
   superviseWorkers,
   workerIndex,
 } from '@moat/service-kit';
+import { mutualTlsChannelCredentials, mutualTlsFiles } from '@moat/service-kit/grpc';
 import { Registry } from 'prom-client';
 import { loadProxyConfig, type ProxyConfig } from './config.js';
 import { ProxyEngine } from './engine.js';
@@ -103,7 +104,13 @@ async function supervise(config: ProxyConfig) {
 async function serve(config: ProxyConfig) {
   // workers of one supervisor share the configured instance id (e.g. the pod name): tell them apart
   if (isWorkerProcess()) config.instanceId = `${config.instanceId}-w${workerIndex()}`;
+  const mediationTls = tlsMediationFiles(config);
   const log = createLogger({ service: 'proxy', level: config.logLevel });
+  if (!mediationTls)
+    log.warn(
+      { address: config.tlsMediationAddress },
+      'the channel to tls-mediation is plaintext: set MOAT_PROXY_TLS_MEDIATION_CA_FILE, _CERT_FILE and _KEY_FILE unless it is on loopback',
+    );
   const registry = new Registry();
   const metrics = createProxyMetrics(registry);
   const engine = new ProxyEngine(log, metrics);
@@ -137,6 +144,7 @@ async function serve(config: ProxyConfig) {
   const certificates = new CertificateSource({
     address: config.tlsMediationAddress,
     deadlineMs: config.tlsMediationTimeout,
+    ...(mediationTls ? { credentials: mutualTlsChannelCredentials(mediationTls) } : {}),
   });
   const trust = new UpstreamTrust(getCACertificates('system'), readUpstreamCas(config.upstreamCaFiles));
   const deps: ProxyDeps = {
@@ -214,8 +222,16 @@ function readUpstreamCas(files: readonly string[]): string[] {
   });
 }
 
+const tlsMediationFiles = (config: ProxyConfig) =>
+  mutualTlsFiles('proxy', {
+    caFile: { env: 'MOAT_PROXY_TLS_MEDIATION_CA_FILE', value: config.tlsMediationCaFile },
+    certFile: { env: 'MOAT_PROXY_TLS_MEDIATION_CERT_FILE', value: config.tlsMediationCertFile },
+    keyFile: { env: 'MOAT_PROXY_TLS_MEDIATION_KEY_FILE', value: config.tlsMediationKeyFile },
+  });
+
 async function main() {
   const config = loadProxyConfig();
+  tlsMediationFiles(config); // a partial set fails here, before any worker starts
   if (config.workers > 1 && !isWorkerProcess()) await supervise(config);
   else await serve(config);
 }

@@ -1,5 +1,6 @@
 import { port } from '@moat/config';
 import { baseConfigSchema, loadServiceConfig } from '@moat/service-kit';
+import { type MutualTlsFiles, mutualTlsFiles } from '@moat/service-kit/grpc';
 import { z } from 'zod';
 
 /** Every MOAT_TLS_MEDIATION_* setting. */
@@ -16,6 +17,13 @@ export const tlsMediationConfigSchema = baseConfigSchema.extend({
   /** An imported CA (in Kubernetes, a mounted Secret): certificate and PKCS#8 key, both or neither. */
   caCertFile: z.string().optional(),
   caKeyFile: z.string().optional(),
+  /**
+   * Mutual TLS on the gRPC port: its certificate and key, and the CA client certificates must chain
+   * to (all three or none; none leaves the port plaintext, for loopback-only setups).
+   */
+  grpcTlsCertFile: z.string().optional(),
+  grpcTlsKeyFile: z.string().optional(),
+  grpcClientCaFile: z.string().optional(),
   /** Hours a leaf is valid. */
   leafHours: z.coerce
     .number()
@@ -28,3 +36,11 @@ export type TlsMediationConfig = z.infer<typeof tlsMediationConfigSchema>;
 
 export const loadTlsMediationConfig = (env = process.env): TlsMediationConfig =>
   loadServiceConfig('tls-mediation', tlsMediationConfigSchema, env) as TlsMediationConfig;
+
+/** The gRPC port's mutual TLS files, or undefined for plaintext; a partial set is a ConfigError. */
+export const grpcTlsFiles = (config: TlsMediationConfig): MutualTlsFiles | undefined =>
+  mutualTlsFiles('tls-mediation', {
+    caFile: { env: 'MOAT_TLS_MEDIATION_GRPC_CLIENT_CA_FILE', value: config.grpcClientCaFile },
+    certFile: { env: 'MOAT_TLS_MEDIATION_GRPC_TLS_CERT_FILE', value: config.grpcTlsCertFile },
+    keyFile: { env: 'MOAT_TLS_MEDIATION_GRPC_TLS_KEY_FILE', value: config.grpcTlsKeyFile },
+  });

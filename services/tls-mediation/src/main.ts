@@ -3,11 +3,11 @@ import '@moat/service-kit/runtime';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import { startServiceKit } from '@moat/service-kit';
-import { bindGrpc, grpcShutdownStep } from '@moat/service-kit/grpc';
+import { bindGrpc, grpcShutdownStep, mutualTlsServerCredentials } from '@moat/service-kit/grpc';
 import { Counter, Registry } from 'prom-client';
 import { loadOrCreateCa } from './ca.js';
 import { createCaServer } from './ca-http.js';
-import { loadTlsMediationConfig } from './config.js';
+import { grpcTlsFiles, loadTlsMediationConfig } from './config.js';
 import { LeafCache } from './leaf-cache.js';
 import { createTlsMediationServer } from './server.js';
 
@@ -27,6 +27,7 @@ async function main() {
       },
     ]);
   }
+  const tls = grpcTlsFiles(config);
   const log = createLogger({ service: 'tls-mediation', level: config.logLevel });
   const registry = new Registry();
   const ca = await loadOrCreateCa(
@@ -69,7 +70,16 @@ async function main() {
     log,
     onIssued: (source) => leaves.inc({ source }),
   });
-  const grpcPort = await bindGrpc(server, `${config.grpcHost}:${config.grpcPort}`);
+  if (!tls)
+    kit.log.warn(
+      { grpcPort: config.grpcPort },
+      'the gRPC port is plaintext and unauthenticated: anything that reaches it can have certificates minted; set MOAT_TLS_MEDIATION_GRPC_TLS_CERT_FILE, _KEY_FILE and _CLIENT_CA_FILE unless it only listens on loopback',
+    );
+  const grpcPort = await bindGrpc(
+    server,
+    `${config.grpcHost}:${config.grpcPort}`,
+    tls ? mutualTlsServerCredentials(tls) : undefined,
+  );
   const caServer = createCaServer(ca);
   await new Promise<void>((resolve, reject) => {
     caServer.once('error', reject);

@@ -6,6 +6,7 @@ import { CliError } from '../errors.js';
 import { repoRoot } from '../paths.js';
 import { requireExecutables } from '../preflight.js';
 import { describeCheck, probeOnce, waitUntil } from '../probes.js';
+import { ensureServiceTls, serviceTlsFiles } from '../service-tls.js';
 import { assertServicesBuilt, type ServiceDefinition, serviceCommand } from '../services.js';
 import { DevChild, type DevProcessSpec, describeExit } from './children.js';
 import type { Paint } from './log-lines.js';
@@ -85,6 +86,7 @@ export function devProcessSpecs(options: DevOptions, ports: DevPorts): DevProces
         logLevel: options.logLevel,
         stateDir: options.dir,
         peers: ports.services,
+        serviceTls: serviceTlsFiles(join(options.dir, 'service-tls')),
       }),
       ready: { kind: 'http', url: `http://${HOST}:${servicePorts.http}/readyz` },
     });
@@ -123,6 +125,7 @@ export async function runDev(options: DevOptions): Promise<number> {
     mkdirSync(join(options.dir, sub), { recursive: true });
   }
 
+  await ensureServiceTls(join(options.dir, 'service-tls'));
   const specs = devProcessSpecs(options, ports);
   const out = options.out ?? process.stdout;
   const paint: Paint = (format, text) => styleText(format, text, { stream: out, validateStream: true });

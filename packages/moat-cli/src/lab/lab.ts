@@ -6,11 +6,12 @@ import { describeCheck, type ReadyCheck, waitUntil } from '../probes.js';
 import { tailFile } from '../proc.js';
 import type { Reporter } from '../report.js';
 import { run } from '../run.js';
+import { ensureServiceTls } from '../service-tls.js';
 import type { ServiceDefinition } from '../services.js';
 import { BAD_TLS_VARIANTS, ensureBadTlsCertificates } from './bad-tls.js';
 import { labHostsFile, removeLabHosts, writeLabHosts } from './hosts.js';
 import { deleteNamespace, execInNamespaceArgv, listInterfaces, listNamespaces } from './netns.js';
-import { LAB_PORTS, labProcessSpecs } from './processes.js';
+import { LAB_PORTS, labProcessSpecs, unprivilegedUid } from './processes.js';
 import {
   emptyState,
   ensureStateDirs,
@@ -67,6 +68,8 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       : `lab CA and origin certificate ${certificates} (trust ${labPaths(root).caCert})`,
   );
   const badTls = await ensureBadTlsCertificates(root);
+  // the lab runs the proxy as nobody: its client key must be readable by it, and by it alone
+  await ensureServiceTls(labPaths(root).serviceTls, { proxyUid: unprivilegedUid() });
   reporter.ok(
     `bad-certificate servers' certificates ${badTls === 'kept' ? 'already in place' : 'issued'} (${BAD_TLS_VARIANTS.length} variants, <variant>.tls.test)`,
   );

@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distFile, repoRoot } from '../paths.js';
+import { serviceTlsFiles } from '../service-tls.js';
 import { type ServiceDefinition, serviceCommand } from '../services.js';
 import { BAD_TLS_VARIANTS } from './bad-tls.js';
 import { labPaths } from './state.js';
@@ -150,6 +151,7 @@ export function labProcessSpecs(
           stateDir: paths.root,
           peers: Object.fromEntries(services.map((s) => [s.name, s.defaultPorts])),
           upstreamCaFile: paths.caCert,
+          serviceTls: serviceTlsFiles(paths.serviceTls),
         }),
       },
       ready: { kind: 'http', url: `http://127.0.0.1:${service.defaultPorts.http}/readyz` },
@@ -158,11 +160,31 @@ export function labProcessSpecs(
   return specs;
 }
 
+/** Who unprivileged lab services run as. */
+export const UNPRIVILEGED = { user: 'nobody', group: 'nogroup' } as const;
+
+/** The unprivileged user's uid, from /etc/passwd (65534 on Debian). */
+export function unprivilegedUid(): number {
+  const line = new RegExp(`^${UNPRIVILEGED.user}:[^:]*:(\\d+):`, 'm').exec(
+    readFileSync('/etc/passwd', 'utf8'),
+  );
+  if (!line?.[1])
+    throw new Error(`no user ${UNPRIVILEGED.user} in /etc/passwd: the lab runs the proxy as that user`);
+  return Number(line[1]);
+}
+
 /** An unprivileged service runs as nobody (setpriv execs in place: the recorded pid stays the service's). */
 function asUser(service: ServiceDefinition, run: { command: string; args: string[] }) {
   if (!service.unprivileged) return run;
   return {
     command: 'setpriv',
-    args: ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', run.command, ...run.args],
+    args: [
+      `--reuid=${UNPRIVILEGED.user}`,
+      `--regid=${UNPRIVILEGED.group}`,
+      '--clear-groups',
+      '--',
+      run.command,
+      ...run.args,
+    ],
   };
 }

@@ -25,6 +25,8 @@ export const labPaths = (root = LAB_STATE_DIR) => ({
   tls: join(root, 'tls'),
   caCert: join(root, 'tls', 'ca.crt'),
   caKey: join(root, 'tls', 'ca.key'),
+  /** The proxy ↔ tls-mediation mutual TLS certificates (see service-tls.ts). */
+  serviceTls: join(root, 'tls', 'services'),
   originCert: join(root, 'tls', 'origin.crt'),
   originKey: join(root, 'tls', 'origin.key'),
 });

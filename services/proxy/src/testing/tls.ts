@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TLSSocket, type TlsOptions, connect as tlsConnect } from 'node:tls';
 import { freePort, type ManagedProcess, runCommand, startProcess, waitFor } from '@moat/testkit';
+import { createPrivateCa } from '@moat/x509/pki';
 
 export interface TestPki {
   dir: string;
@@ -169,6 +170,8 @@ export async function startTlsMediation(opts: {
   grpcPort: number;
   natsUrl: string;
   redisUrl: string;
+  /** Mutual TLS on the gRPC port (see serviceTls). */
+  grpcTls?: ServiceTls['mediation'];
 }): Promise<TlsMediation> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bump-ca-'));
   const httpPort = await freePort();
@@ -184,6 +187,13 @@ export async function startTlsMediation(opts: {
     MOAT_TLS_MEDIATION_CA_HOST: '127.0.0.1',
     MOAT_TLS_MEDIATION_CA_PORT: String(caPort),
     MOAT_TLS_MEDIATION_DATA_DIR: join(dir, 'data'),
+    ...(opts.grpcTls
+      ? {
+          MOAT_TLS_MEDIATION_GRPC_TLS_CERT_FILE: opts.grpcTls.certFile,
+          MOAT_TLS_MEDIATION_GRPC_TLS_KEY_FILE: opts.grpcTls.keyFile,
+          MOAT_TLS_MEDIATION_GRPC_CLIENT_CA_FILE: opts.grpcTls.caFile,
+        }
+      : {}),
   };
   const start = async () => {
     const proc = startProcess('tls-mediation', process.execPath, [TLS_MEDIATION_MAIN], { env });
@@ -284,4 +294,54 @@ export function exchangeRaw(socket: TLSSocket, request: string, timeoutMs = 5000
     });
     socket.write(request);
   });
+}
+
+export interface ServiceTls {
+  /** tls-mediation's side: its server certificate, and the CA clients must chain to. */
+  mediation: { caFile: string; certFile: string; keyFile: string };
+  /** The proxy's side: the CA tls-mediation must chain to, and its client certificate. */
+  proxy: { caFile: string; certFile: string; keyFile: string };
+  /** The proxy's environment for it. */
+  proxyEnv: Record<string, string>;
+  /** A client certificate from another CA (must be refused). */
+  stranger: { certFile: string; keyFile: string };
+  remove(): void;
+}
+
+/** A private CA with a server certificate for tls-mediation on 127.0.0.1 and a client certificate for the proxy. */
+export async function serviceTls(): Promise<ServiceTls> {
+  const dir = mkdtempSync(join(tmpdir(), 'moat-service-tls-'));
+  const ca = await createPrivateCa('Moat test service CA');
+  const server = await ca.issue({ commonName: 'tls-mediation', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const client = await ca.issue({ commonName: 'moat-proxy', usage: 'client' });
+  const other = await (await createPrivateCa('Some other CA')).issue({
+    commonName: 'moat-proxy',
+    usage: 'client',
+  });
+  const write = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text, { mode: 0o600 });
+    return file;
+  };
+  const caFile = write('ca.crt', ca.cert);
+  const proxy = {
+    caFile,
+    certFile: write('proxy.crt', client.cert),
+    keyFile: write('proxy.key', client.key),
+  };
+  return {
+    mediation: {
+      caFile,
+      certFile: write('server.crt', server.cert),
+      keyFile: write('server.key', server.key),
+    },
+    proxy,
+    proxyEnv: {
+      MOAT_PROXY_TLS_MEDIATION_CA_FILE: proxy.caFile,
+      MOAT_PROXY_TLS_MEDIATION_CERT_FILE: proxy.certFile,
+      MOAT_PROXY_TLS_MEDIATION_KEY_FILE: proxy.keyFile,
+    },
+    stranger: { certFile: write('other.crt', other.cert), keyFile: write('other.key', other.key) },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

@@ -4,15 +4,20 @@
  * (lab-tls.test.ts) grades upstream validation against the lab's bad-certificate servers.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createSecureContext, TLSSocket } from 'node:tls';
+import { type ChannelCredentials, credentials, Metadata, status } from '@grpc/grpc-js';
+import { tlsV1 as pb } from '@moat/proto';
 import { freePort, runCommand } from '@moat/testkit';
 import { type ProxyHarness, startProxyHarness } from '../testing/harness.js';
 import {
   createTestPki,
   curlViaProxy,
   exchangeRaw,
+  type ServiceTls,
+  serviceTls,
   startTlsMediation,
   startTlsOrigin,
   type TestPki,
@@ -60,6 +65,7 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
   let selfSigned: TlsOrigin;
   let harness: ProxyHarness;
   let mediation: TlsMediation;
+  let grpcTls: ServiceTls;
 
   before(async () => {
     try {
@@ -76,6 +82,7 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
     origin = await startTlsOrigin(await pki.issue('origin', ['localhost', '127.0.0.1']));
     selfSigned = await startTlsOrigin(await pki.issue('self', ['localhost'], { selfSigned: true }));
     const grpcPort = await freePort();
+    grpcTls = await serviceTls();
     harness = await startProxyHarness({
       policy: policy(BUMP),
       env: {
@@ -83,9 +90,15 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
         MOAT_PROXY_TLS_MEDIATION_TIMEOUT: '2s',
         MOAT_PROXY_HEADERS_TIMEOUT: '2s',
         MOAT_PROXY_UPSTREAM_CA_FILES: pki.caFile,
+        ...grpcTls.proxyEnv,
       },
     });
-    mediation = await startTlsMediation({ grpcPort, natsUrl: harness.nats.url, redisUrl: harness.redis.url });
+    mediation = await startTlsMediation({
+      grpcPort,
+      natsUrl: harness.nats.url,
+      redisUrl: harness.redis.url,
+      grpcTls: grpcTls.mediation,
+    });
   }
 
   async function tearDown() {
@@ -94,6 +107,7 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
     await origin?.close();
     await selfSigned?.close();
     pki?.remove();
+    grpcTls?.remove();
   }
 
   const viaProxy = (url: string, args: string[] = []) => curlViaProxy(harness.proxyPort, url, args);
@@ -311,6 +325,39 @@ describe('TLS bumping (explicit proxy, loopback)', () => {
     );
     assert.match(String(event.reason), /bypass list/);
     await harness.applyPolicy(policy(BUMP));
+  });
+
+  test('mutual TLS - tls-mediation mints only for clients with a certificate from the service CA', async () => {
+    const ask = (creds: ChannelCredentials) =>
+      new Promise<{ code?: number; serial?: string }>((resolve) => {
+        const client = new pb.TlsMediationServiceClient(`127.0.0.1:${mediation.grpcPort}`, creds);
+        client.issueCertificate(
+          { sni: 'stolen.example', dnsNames: [], ipAddresses: [] },
+          new Metadata(),
+          { deadline: Date.now() + 3000 },
+          (err, response) => {
+            client.close();
+            resolve(err ? { code: err.code } : { serial: response?.serial });
+          },
+        );
+      });
+    const ca = readFileSync(grpcTls.proxy.caFile);
+    const plaintext = await ask(credentials.createInsecure());
+    assert.equal(plaintext.code, status.UNAVAILABLE, 'a plaintext client gets nothing');
+    const anonymous = await ask(credentials.createSsl(ca));
+    assert.equal(anonymous.code, status.UNAVAILABLE, 'a TLS client without a certificate gets nothing');
+    const stranger = await ask(
+      credentials.createSsl(
+        ca,
+        readFileSync(grpcTls.stranger.keyFile),
+        readFileSync(grpcTls.stranger.certFile),
+      ),
+    );
+    assert.equal(stranger.code, status.UNAVAILABLE, 'a certificate from another CA gets nothing');
+    const proxy = await ask(
+      credentials.createSsl(ca, readFileSync(grpcTls.proxy.keyFile), readFileSync(grpcTls.proxy.certFile)),
+    );
+    assert.ok(proxy.serial, `the proxy's certificate is accepted (${JSON.stringify(proxy)})`);
   });
 
   test('fail closed - without tls-mediation a bumped connection is refused, never spliced', async () => {

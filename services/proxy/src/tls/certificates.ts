@@ -5,7 +5,13 @@
  */
 
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { credentials, Metadata as GrpcMetadata, type Metadata, status } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  credentials,
+  Metadata as GrpcMetadata,
+  type Metadata,
+  status,
+} from '@grpc/grpc-js';
 import { tlsV1 as pb } from '@moat/proto';
 import { attr, injectIntoGrpcMetadata } from '@moat/telemetry';
 import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -48,6 +54,8 @@ export interface CertificateSourceOptions {
   /** host:port of tls-mediation's gRPC port. */
   address: string;
   deadlineMs: number;
+  /** Mutual TLS to tls-mediation; plaintext without. */
+  credentials?: ChannelCredentials;
 }
 
 export class CertificateSource {
@@ -56,12 +64,16 @@ export class CertificateSource {
   private readonly pending = new Map<string, Promise<ClientLeaf>>();
 
   constructor(private readonly options: CertificateSourceOptions) {
-    this.client = new pb.TlsMediationServiceClient(options.address, credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 30_000,
-      // a restarted tls-mediation is found again within seconds, not after grpc's 2-minute backoff cap
-      'grpc.initial_reconnect_backoff_ms': 250,
-      'grpc.max_reconnect_backoff_ms': 2_000,
-    });
+    this.client = new pb.TlsMediationServiceClient(
+      options.address,
+      options.credentials ?? credentials.createInsecure(),
+      {
+        'grpc.keepalive_time_ms': 30_000,
+        // a restarted tls-mediation is found again within seconds, not after grpc's 2-minute backoff cap
+        'grpc.initial_reconnect_backoff_ms': 250,
+        'grpc.max_reconnect_backoff_ms': 2_000,
+      },
+    );
   }
 
   /** A leaf for `request`, as a child span of `parent` (cached or not, the trace shows where it came from). */
