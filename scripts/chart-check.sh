@@ -17,6 +17,10 @@ Checks the Helm chart (default charts/moat) without a cluster:
   4. the interception CA's isolation: with an imported CA (a Secret) or a
      generated one (its data claim), only the tls-mediation Deployment mounts
      it; the proxy and the test pods do not
+     and the gRPC mutual TLS material's: server.key only in the tls-mediation
+     Deployment, client.key only in the proxy and tls-mediation's test pod,
+     always through items; the generated certificates name the Service and
+     chain to their CA; grpcTls off leaves no Secret, mount or *_FILE variable
   5. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
      values.schema.json; contradictory values trip templates/validate.yaml
 
@@ -245,6 +249,116 @@ ca_isolation() {
 
 check "tls-mediation: only its Deployment mounts the CA (Secret or data claim), not the proxy or tests" ca_isolation
 
+# grpc_tls_isolated MODE SECRET FILE... — the gRPC port's mutual TLS material (tlsMediation.grpcTls)
+# in every rendered FILE. MODE generated|existing: every pod mounts the Secret SECRET through
+# items, never whole; server.key only in the tls-mediation Deployment, client.key only in the
+# proxy (Deployment or DaemonSet) and the tls-mediation test pod, each of which mounts it; both
+# ConfigMaps name the files; with generated, the chart's Secret holds exactly ca.crt, server.crt,
+# server.key, client.crt, client.key, the server certificate names the Service
+# (<name>, .<ns>, .<ns>.svc, .<ns>.svc.cluster.local), the client's CN is moat-proxy and both
+# chain to ca.crt; with existing, the chart renders no such Secret. MODE off: no Secret, no
+# mount, no *_FILE variable.
+grpc_tls_isolated() {
+  node - "$@" <<'EOF'
+const fs = require("node:fs");
+const { X509Certificate } = require("node:crypto");
+const [mode, secret, ...files] = process.argv.slice(2);
+const problems = [];
+for (const file of files) {
+  const f = file.replace(/.*\//, "");
+  const holders = { "server.key": [], "client.key": [] };
+  let secretDoc = null;
+  let configs = "";
+  for (const doc of fs.readFileSync(file, "utf8").split(/^---\s*$/m)) {
+    const kind = doc.match(/^kind:\s*(\S+)/m)?.[1] ?? "?";
+    const name = doc.match(/^metadata:\n(?:[ #].*\n)*?  name:\s*"?([^"\s]+)/m)?.[1] ?? "?";
+    const id = `${kind}/${name}`;
+    if (kind === "Secret" && name === secret) secretDoc = doc;
+    if (kind === "ConfigMap") configs += doc;
+    const lines = doc.split("\n");
+    lines.forEach((line, i) => {
+      const m = line.match(/^(\s*)secretName:\s*"?([^"\s]+)"?\s*$/);
+      if (!m) return;
+      // The rest of this `secret:` volume source: the following lines indented at least as deep.
+      const block = [];
+      for (let j = i + 1; j < lines.length && lines[j].search(/\S|$/) >= m[1].length; j++) block.push(lines[j]);
+      const items = block.some((l) => /^\s*items:/.test(l));
+      const keys = block.map((l) => l.match(/^\s*-?\s*key:\s*"?([^"\s]+)"?\s*$/)?.[1]).filter(Boolean);
+      if (m[2] === secret && mode === "off") problems.push(`${f}: ${id} mounts ${secret} with grpcTls off`);
+      if (m[2] === secret && !items) problems.push(`${f}: ${id} mounts all of ${secret} (no items)`);
+      for (const key of ["server.key", "client.key"]) if (keys.includes(key) || (m[2] === secret && !items)) holders[key].push(id);
+    });
+  }
+  const server = (id) => /^Deployment\/.*-tls-mediation$/.test(id);
+  const client = (id) => /^(Deployment|DaemonSet)\/.*-proxy$/.test(id) || /^Pod\/.*-tls-mediation-test$/.test(id);
+  for (const id of holders["server.key"]) if (!server(id)) problems.push(`${f}: ${id} mounts server.key`);
+  for (const id of holders["client.key"]) if (!client(id)) problems.push(`${f}: ${id} mounts client.key`);
+  const vars = ["MOAT_TLS_MEDIATION_GRPC_TLS_CERT_FILE", "MOAT_TLS_MEDIATION_GRPC_TLS_KEY_FILE", "MOAT_TLS_MEDIATION_GRPC_CLIENT_CA_FILE",
+    "MOAT_PROXY_TLS_MEDIATION_CA_FILE", "MOAT_PROXY_TLS_MEDIATION_CERT_FILE", "MOAT_PROXY_TLS_MEDIATION_KEY_FILE"];
+  if (mode === "off") {
+    if (secretDoc) problems.push(`${f}: Secret/${secret} rendered with grpcTls off`);
+    for (const v of vars) if (configs.includes(v)) problems.push(`${f}: ${v} set with grpcTls off`);
+    continue;
+  }
+  for (const v of vars) if (!configs.includes(`${v}:`)) problems.push(`${f}: no ${v} in any ConfigMap`);
+  if (!holders["server.key"].length) problems.push(`${f}: the tls-mediation Deployment does not mount server.key`);
+  if (!holders["client.key"].some((id) => /-proxy$/.test(id))) problems.push(`${f}: the proxy does not mount client.key`);
+  if (!holders["client.key"].some((id) => /^Pod\//.test(id))) problems.push(`${f}: the tls-mediation test pod does not mount client.key`);
+  if (mode === "existing") {
+    if (secretDoc) problems.push(`${f}: the chart renders Secret/${secret}, which grpcTls.existingSecret names`);
+    continue;
+  }
+  if (!secretDoc) { problems.push(`${f}: no Secret/${secret}`); continue; }
+  const data = Object.fromEntries([...(secretDoc.split(/^data:\s*$/m)[1] ?? "").matchAll(/^  ([-._a-zA-Z0-9]+):\s*(\S+)\s*$/gm)].map((m) => [m[1], Buffer.from(m[2], "base64")]));
+  const want = ["ca.crt", "client.crt", "client.key", "server.crt", "server.key"];
+  if (Object.keys(data).sort().join() !== want.join()) { problems.push(`${f}: Secret/${secret} holds ${Object.keys(data).sort().join(", ")}, not ${want.join(", ")}`); continue; }
+  const ca = new X509Certificate(data["ca.crt"]);
+  const srv = new X509Certificate(data["server.crt"]);
+  const cli = new X509Certificate(data["client.crt"]);
+  const svc = `${secret.replace(/-grpc$/, "")}`;
+  const ns = file.match(/ns=([^.]+)/)?.[1] ?? "moat";
+  if (!ca.ca) problems.push(`${f}: ca.crt is not a CA`);
+  for (const [what, c] of [["server.crt", srv], ["client.crt", cli]])
+    if (!c.checkIssued(ca) || !c.verify(ca.publicKey)) problems.push(`${f}: ${what} is not signed by ca.crt`);
+  const sans = (srv.subjectAltName ?? "").split(/,\s*/);
+  for (const n of [svc, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`])
+    if (!sans.includes(`DNS:${n}`)) problems.push(`${f}: server.crt does not name ${n} (${sans.join(", ")})`);
+  if (!/^CN=moat-proxy$/m.test(cli.subject)) problems.push(`${f}: client.crt subject is ${cli.subject}, not CN=moat-proxy`);
+  if (!srv.checkPrivateKey(require("node:crypto").createPrivateKey(data["server.key"]))) problems.push(`${f}: server.key does not match server.crt`);
+  if (!cli.checkPrivateKey(require("node:crypto").createPrivateKey(data["client.key"]))) problems.push(`${f}: client.key does not match client.crt`);
+}
+if (problems.length) { console.log(problems.join("\n")); process.exit(1); }
+EOF
+}
+
+# grpc_tls_isolation — render with the chart's generated Secret, an existing Secret and grpcTls
+# off, each with the explicit proxy (a Deployment) and the transparent one (a DaemonSet), tests on.
+grpc_tls_isolation() {
+  local generated=moat-tls-mediation-grpc existing=moat-grpc-tls-probe f n=0
+  local -a gen=() ext=() off=()
+  for f in "" "$CHART/ci/gateway-agents-values.yaml"; do
+    n=$((n + 1))
+    helm template moat "$CHART" --namespace moat --kube-version "$KUBE_VERSION" ${f:+-f "$f"} \
+      --set tests.enabled=true >"$WORK/grpc-tls-generated-$n.ns=moat.yaml" || return 1
+    gen+=("$WORK/grpc-tls-generated-$n.ns=moat.yaml")
+    helm template moat "$CHART" --namespace moat --kube-version "$KUBE_VERSION" ${f:+-f "$f"} \
+      --set tests.enabled=true --set "tlsMediation.grpcTls.existingSecret=$existing" >"$WORK/grpc-tls-existing-$n.yaml" || return 1
+    ext+=("$WORK/grpc-tls-existing-$n.yaml")
+    helm template moat "$CHART" --namespace moat --kube-version "$KUBE_VERSION" ${f:+-f "$f"} \
+      --set tests.enabled=true --set tlsMediation.grpcTls.enabled=false >"$WORK/grpc-tls-off-$n.yaml" || return 1
+    off+=("$WORK/grpc-tls-off-$n.yaml")
+  done
+  # Another namespace: the server certificate follows it.
+  helm template moat "$CHART" --namespace edge-gw --kube-version "$KUBE_VERSION" \
+    --set tests.enabled=true >"$WORK/grpc-tls-generated-ns=edge-gw.yaml" || return 1
+  gen+=("$WORK/grpc-tls-generated-ns=edge-gw.yaml")
+  grpc_tls_isolated generated "$generated" "${gen[@]}" &&
+    grpc_tls_isolated existing "$existing" "${ext[@]}" &&
+    grpc_tls_isolated off "$generated" "${off[@]}"
+}
+
+check "tls-mediation gRPC mTLS: server.key only in its Deployment, client.key only in the proxy and the test; certificates valid" grpc_tls_isolation
+
 # --- 5. negative cases ------------------------------------------------------------------
 
 expect_rejected "schema rejects a typo'd key (control.replicaz)" \
@@ -350,6 +464,16 @@ expect_rejected "validate.yaml: CA Secret with one key for certificate and key" 
 expect_rejected "validate.yaml: caFrom while the CA port admits anyone" \
   "caFrom is set but caFromAnywhere=true" \
   --set "tlsMediation.networkPolicy.caFrom[0].ipBlock.cidr=192.168.0.0/16"
+expect_rejected "schema rejects a typo'd key under tlsMediation.grpcTls (tlsMediation.grpcTls.enable)" \
+  "at '/tlsMediation/grpcTls': additional properties 'enable' not allowed" --set tlsMediation.grpcTls.enable=false
+expect_rejected "schema rejects certificates valid for 0 days (tlsMediation.grpcTls.validityDays=0)" \
+  "/tlsMediation/grpcTls/validityDays" --set tlsMediation.grpcTls.validityDays=0
+expect_rejected "validate.yaml: grpcTls.existingSecret while grpcTls is off" \
+  "tlsMediation.grpcTls: existingSecret \(moat-grpc-mtls\) is set but grpcTls.enabled=false" \
+  --set tlsMediation.grpcTls.enabled=false --set tlsMediation.grpcTls.existingSecret=moat-grpc-mtls
+expect_rejected "validate.yaml: the kubelet's gRPC probe against the mutual TLS port" \
+  "tlsMediation.probes.kind=grpc: the kubelet's native gRPC probe speaks plaintext only" \
+  --set tlsMediation.probes.kind=grpc
 
 echo "$PASSED passed, $FAILED failed"
 ((FAILED == 0))

@@ -451,3 +451,53 @@ Usage: {{ include "moat.tlsMediation.caService" $ }}
 {{- printf "%s-ca" $name }}
 {{- end }}
 {{- end }}
+
+{{/*
+moat.tlsMediation.grpcTlsSecret — the Secret holding the mutual TLS material of tls-mediation's
+gRPC port (ca.crt, server.crt, server.key, client.crt, client.key):
+tlsMediation.grpcTls.existingSecret, else the chart's own <tls-mediation>-grpc.
+Usage: {{ include "moat.tlsMediation.grpcTlsSecret" $ }}
+*/}}
+{{- define "moat.tlsMediation.grpcTlsSecret" -}}
+{{- default (printf "%s-grpc" (include "moat.componentName" (dict "root" . "component" "tls-mediation"))) .Values.tlsMediation.grpcTls.existingSecret }}
+{{- end }}
+
+{{/*
+moat.tlsMediation.grpcTlsData — the data (base64, as YAML) of the gRPC mutual TLS Secret, or
+nothing when tlsMediation or grpcTls is off. The chart's own Secret: the data already in the
+cluster when it holds all five entries (so upgrades keep the certificates), else a new CA
+(genCA) signing a server certificate for the Service's names and a client certificate
+(CN moat-proxy). An existingSecret: its data when lookup finds it (for the pods' checksum),
+else nothing. Generated once per render and kept on the root context, so the Secret and the
+pods' checksum annotations agree. `helm template` has no cluster: new certificates every time.
+Usage: {{- include "moat.tlsMediation.grpcTlsData" $ | nindent 2 }}
+       checksum/grpc-tls: {{ include "moat.tlsMediation.grpcTlsData" $ | sha256sum }}
+*/}}
+{{- define "moat.tlsMediation.grpcTlsData" -}}
+{{- $g := .Values.tlsMediation.grpcTls }}
+{{- if and .Values.tlsMediation.enabled $g.enabled }}
+{{- if not (hasKey . "moatGrpcTlsData") }}
+{{- $name := include "moat.tlsMediation.grpcTlsSecret" . }}
+{{- $existing := (lookup "v1" "Secret" .Release.Namespace $name).data | default dict }}
+{{- $data := dict }}
+{{- if $g.existingSecret }}
+{{- $data = $existing }}
+{{- else if and (get $existing "ca.crt") (get $existing "server.crt") (get $existing "server.key") (get $existing "client.crt") (get $existing "client.key") }}
+{{- $data = pick $existing "ca.crt" "server.crt" "server.key" "client.crt" "client.key" }}
+{{- else }}
+{{- $svc := include "moat.componentName" (dict "root" . "component" "tls-mediation") }}
+{{- $ns := .Release.Namespace }}
+{{- $days := int $g.validityDays }}
+{{- $ca := genCA (printf "%s-grpc-ca" $svc) $days }}
+{{- $dns := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) }}
+{{- $server := genSignedCert (printf "%s.%s.svc" $svc $ns) (list) $dns $days $ca }}
+{{- $client := genSignedCert "moat-proxy" (list) (list) $days $ca }}
+{{- $data = dict "ca.crt" ($ca.Cert | b64enc) "server.crt" ($server.Cert | b64enc) "server.key" ($server.Key | b64enc) "client.crt" ($client.Cert | b64enc) "client.key" ($client.Key | b64enc) }}
+{{- end }}
+{{- $_ := set . "moatGrpcTlsData" $data }}
+{{- end }}
+{{- with get . "moatGrpcTlsData" }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}

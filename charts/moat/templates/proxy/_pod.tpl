@@ -9,6 +9,7 @@ Usage: {{- include "moat.proxy.podTemplate" $ | nindent 2 }}   (under the worklo
 {{- $transparent := $p.transparent.enabled }}
 {{- $httpHost := include "moat.proxy.httpHost" . }}
 {{- $probeHost := ternary "127.0.0.1" $httpHost (has $httpHost (list "0.0.0.0" "::")) }}
+{{- $grpcTls := and .Values.tlsMediation.enabled .Values.tlsMediation.grpcTls.enabled }}
 {{- $priority := $p.priorityClassName }}
 {{- if and $transparent (not $priority) }}{{ $priority = "system-node-critical" }}{{ end -}}
 template:
@@ -25,6 +26,10 @@ template:
       {{- end }}
     annotations:
       checksum/config: {{ include "moat.checksum" (dict "root" . "path" "/proxy/configmap.yaml") }}
+      {{- with include "moat.tlsMediation.grpcTlsData" . }}
+      # The client certificate is read at start: a new Secret restarts the pods.
+      checksum/grpc-tls: {{ sha256sum . }}
+      {{- end }}
       {{- with $p.podAnnotations }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
@@ -120,6 +125,11 @@ template:
             mountPath: /etc/moat/upstream-ca
             readOnly: true
           {{- end }}
+          {{- if $grpcTls }}
+          - name: tls-mediation-client
+            mountPath: /etc/moat/tls-mediation-client
+            readOnly: true
+          {{- end }}
     volumes:
       - name: tmp
         emptyDir:
@@ -149,6 +159,21 @@ template:
               path: {{ . }}
             {{- end }}
       {{- end }}
+      {{- end }}
+      {{- if $grpcTls }}
+      # Mutual TLS to tls-mediation's gRPC port (MOAT_PROXY_TLS_MEDIATION_*_FILE): the client's
+      # entries only, never server.key (and nothing of the interception CA).
+      - name: tls-mediation-client
+        secret:
+          secretName: {{ include "moat.tlsMediation.grpcTlsSecret" . }}
+          defaultMode: 0400
+          items:
+            - key: ca.crt
+              path: ca.crt
+            - key: client.crt
+              path: client.crt
+            - key: client.key
+              path: client.key
       {{- end }}
     {{- $nodeSelector := $p.nodeSelector }}
     {{- $tolerations := $p.tolerations }}
