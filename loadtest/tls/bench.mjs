@@ -232,15 +232,44 @@ http {
   return { name: 'origin', port, handle, stop: () => handle.stop() };
 }
 
+/** The proxy ↔ tls-mediation mutual TLS certificates, as a deployment has them. */
+async function serviceTls(dir) {
+  const { createPrivateCa } = await import(join(REPO, 'packages/x509/dist/pki.js'));
+  const root = join(dir, 'service-tls');
+  mkdirSync(root, { recursive: true });
+  const ca = await createPrivateCa('Bench service CA');
+  const server = await ca.issue({ commonName: 'tls-mediation', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const client = await ca.issue({ commonName: 'moat-proxy', usage: 'client' });
+  const file = (name, text) => {
+    writeFileSync(join(root, name), text, { mode: 0o600 });
+    return join(root, name);
+  };
+  const caFile = file('ca.crt', ca.cert);
+  return {
+    proxy: {
+      MOAT_PROXY_TLS_MEDIATION_CA_FILE: caFile,
+      MOAT_PROXY_TLS_MEDIATION_CERT_FILE: file('proxy.crt', client.cert),
+      MOAT_PROXY_TLS_MEDIATION_KEY_FILE: file('proxy.key', client.key),
+    },
+    mediation: {
+      MOAT_TLS_MEDIATION_GRPC_CLIENT_CA_FILE: caFile,
+      MOAT_TLS_MEDIATION_GRPC_TLS_CERT_FILE: file('server.crt', server.cert),
+      MOAT_TLS_MEDIATION_GRPC_TLS_KEY_FILE: file('server.key', server.key),
+    },
+  };
+}
+
 /** Moat: the proxy (with its NATS and Redis) and tls-mediation, whose CA the client trusts. */
 async function startMoatStack(dir, pki) {
   const grpcPort = await freePort();
+  const mtls = await serviceTls(dir);
   const stack = await startMoat(dir, {
     repo: REPO,
     policyFile: join(REPO, 'loadtest/tls/bench-policy.yaml'),
     extraEnv: {
       MOAT_PROXY_TLS_MEDIATION_ADDRESS: `127.0.0.1:${grpcPort}`,
       MOAT_PROXY_UPSTREAM_CA_FILES: pki.upstreamCa,
+      ...mtls.proxy,
     },
   });
   const [httpPort, caPort] = [await freePort(), await freePort()];
@@ -263,6 +292,7 @@ async function startMoatStack(dir, pki) {
         MOAT_TLS_MEDIATION_CA_HOST: '127.0.0.1',
         MOAT_TLS_MEDIATION_CA_PORT: String(caPort),
         MOAT_TLS_MEDIATION_DATA_DIR: join(root, 'data'),
+        ...mtls.mediation,
       }),
     },
   );
