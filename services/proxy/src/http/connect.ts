@@ -21,12 +21,13 @@ import {
 } from '../pipeline.js';
 import type { Flow, Verdict } from '../policy/decide.js';
 import { bump } from '../tls/bump.js';
+import { closeRefused, recordPlan, relayTunnel, spliceAfterHello } from '../tls/outcome.js';
 import { planTls, type TlsPlan } from '../tls/plan.js';
 import { UpstreamError } from '../upstream/upstream.js';
 import { renderVerdictPage } from './block-page.js';
 import { writeRawResponse } from './raw-response.js';
 import { BadTargetError, formatAuthority, normaliseHost, parseConnectTarget, type Target } from './target.js';
-import { connectUpstream, splice } from './tunnel.js';
+import { connectUpstream } from './tunnel.js';
 
 export function handleConnect(
   deps: ProxyDeps,
@@ -130,65 +131,7 @@ async function tunnel(
   await relayTunnel(deps, client, upstream, head, tx);
 }
 
-async function relayTunnel(
-  deps: ProxyDeps,
-  client: Socket,
-  upstream: Socket,
-  head: Buffer,
-  tx: Transaction,
-): Promise<void> {
-  deps.metrics.tunnels.inc();
-  try {
-    const result = await splice(client, upstream, head, deps.config.tunnelIdleTimeout);
-    tx.bytesIn = result.bytesUp;
-    tx.bytesOut = result.bytesDown;
-    if (result.error) tx.error = result.error;
-  } finally {
-    deps.metrics.tunnels.dec();
-  }
-}
-
-/** A splice decided after the tunnel was established (on the SNI): the ClientHello goes first. */
-async function spliceAfterHello(
-  deps: ProxyDeps,
-  client: Socket,
-  hello: Buffer,
-  tx: Transaction,
-  span: Span,
-  to: { plan: Extract<TlsPlan, { action: 'splice' }>; ip: string; port: number },
-): Promise<void> {
-  recordPlan(deps, tx, span, to.plan);
-  let upstream: Socket;
-  try {
-    upstream = await connectUpstream(to.ip, to.port, deps.config.connectTimeout);
-  } catch (err) {
-    if (!(err instanceof UpstreamError)) throw err;
-    deps.metrics.upstreamErrors.inc({ kind: err.kind });
-    tx.error = err.message;
-    client.destroy(); // the client already has its 200: TLS sees the connection close
-    return;
-  }
-  await relayTunnel(deps, client, upstream, hello, tx);
-}
-
 const ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
-
-/** Splice or block: what mediation decided, on the transaction, the span and the metrics. */
-function recordPlan(
-  deps: ProxyDeps,
-  tx: Transaction,
-  span: Span,
-  plan: Exclude<TlsPlan, { action: 'bump' }>,
-): void {
-  const reason = plan.action === 'block' ? plan.verdict.reason : plan.reason;
-  tx.tls = {
-    action: plan.action,
-    reason,
-    ...(plan.action === 'splice' && plan.profile ? { profile: plan.profile } : {}),
-  };
-  span.setAttribute(attr.tlsAction, plan.action);
-  deps.metrics.tlsDecisions.inc({ action: plan.action });
-}
 
 /**
  * A CONNECT decided by its ClientHello (a bump, or any tunnel to an address under a TLS profile): the
@@ -219,7 +162,7 @@ async function tunnelByClientHello(
   } catch (err) {
     if (!(err instanceof ClientHelloError)) throw err;
     deps.metrics.badRequests.inc({ reason: 'client-hello' });
-    return closeTunnel(
+    return closeRefused(
       client,
       tx,
       span,
@@ -239,7 +182,7 @@ async function tunnelByClientHello(
     try {
       name = normaliseHost(sni);
     } catch {
-      return closeTunnel(
+      return closeRefused(
         client,
         tx,
         span,
@@ -248,7 +191,7 @@ async function tunnelByClientHello(
     }
     if (name !== target.host) {
       if (isIP(target.host) === 0) {
-        return closeTunnel(
+        return closeRefused(
           client,
           tx,
           span,
@@ -268,7 +211,7 @@ async function tunnelByClientHello(
         }));
       } catch (err) {
         if (!(err instanceof HostForgeryError)) throw err;
-        return closeTunnel(
+        return closeRefused(
           client,
           tx,
           span,
@@ -280,17 +223,15 @@ async function tunnelByClientHello(
       const again = planTls(decision.inspection, name, decision.verdict, deps.categorizer());
       if (again.action === 'block') {
         recordPlan(deps, tx, span, again);
-        return closeTunnel(client, tx, span, again.verdict);
+        return closeRefused(client, tx, span, again.verdict);
       }
       plan = again;
     }
   }
-  if (plan.action === 'splice')
-    return spliceAfterHello(deps, client, hello.bytes, tx, span, {
-      plan,
-      ip: flow.serverIp,
-      port: target.port,
-    });
+  if (plan.action === 'splice') {
+    recordPlan(deps, tx, span, plan);
+    return spliceAfterHello(deps, client, hello.bytes, tx, { ip: flow.serverIp, port: target.port });
+  }
   span.setAttribute(attr.tlsAction, 'bump');
   await bump({
     deps,
@@ -309,13 +250,6 @@ async function tunnelByClientHello(
 
 function tlsRefusal(tag: string, reason: string, decision: Decision, status = 403): Verdict {
   return { ...decision.verdict, action: 'block', engine: 'tls-mediation', tag, status, reason };
-}
-
-function closeTunnel(client: Socket, tx: Transaction, span: Span, verdict: Verdict): void {
-  tx.verdict = verdict;
-  tx.status = verdict.status;
-  annotate(span, verdict);
-  client.destroy();
 }
 
 function refuse(

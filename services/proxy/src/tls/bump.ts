@@ -18,6 +18,7 @@ import type { TlsInspection } from '../policy/compile.js';
 import type { Flow, Verdict } from '../policy/decide.js';
 import { UpstreamError } from '../upstream/upstream.js';
 import { CertificateUnavailableError, type ClientLeaf } from './certificates.js';
+import { closeRefused } from './outcome.js';
 import type { TlsPlan } from './plan.js';
 import { connectUpstreamTls, type UpstreamTls, UpstreamTlsError } from './upstream-tls.js';
 
@@ -202,7 +203,7 @@ async function leafFor(
       { err: err.message, host: input.host, trace_id: tx.traceId },
       'no certificate for a bumped connection; refused',
     );
-    refuseWithoutPage(input, {
+    closeRefused(input.client, input.tx, input.span, {
       ...input.decision.verdict,
       action: 'block',
       engine: 'tls-mediation',
@@ -212,13 +213,6 @@ async function leafFor(
     });
     return undefined;
   }
-}
-
-function refuseWithoutPage(input: BumpInput, verdict: Verdict): void {
-  input.tx.verdict = verdict;
-  input.tx.status = verdict.status;
-  annotate(input.span, verdict);
-  input.client.destroy();
 }
 
 /**

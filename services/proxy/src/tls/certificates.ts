@@ -36,7 +36,6 @@ export interface LeafRequest {
 export interface ClientLeaf {
   context: SecureContext;
   notAfter: number;
-  serial: string;
   /** proxy = this process's cache; memory, redis or issued = what tls-mediation answered from. */
   source: 'proxy' | 'memory' | 'redis' | 'issued';
 }
@@ -139,7 +138,6 @@ export class CertificateSource {
                 ciphers: CLIENT_TLS12_CIPHERS,
               }),
               notAfter: Date.parse(response.notAfter),
-              serial: response.serial,
               source: asSource(response.source),
             };
             this.remember(cacheKey(request), leaf);

@@ -10,14 +10,13 @@ import { ClientHelloError, originalDestination, readClientHello } from '@moat/in
 import { attr } from '@moat/telemetry';
 import { context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { formatAuthority, normaliseHost, type Target } from '../http/target.js';
-import { connectUpstream, splice } from '../http/tunnel.js';
 import { startSpan } from '../observe/tracer.js';
 import { startTransaction, type Transaction } from '../observe/transaction.js';
 import { annotate, decideAndRecord, HostForgeryError, type ProxyDeps, resolveFlow } from '../pipeline.js';
 import type { Verdict } from '../policy/decide.js';
 import { bump } from '../tls/bump.js';
+import { closeRefused, recordPlan, spliceAfterHello } from '../tls/outcome.js';
 import { planTls } from '../tls/plan.js';
-import { UpstreamError } from '../upstream/upstream.js';
 
 const CLIENT_HELLO_TIMEOUT_MS = 10_000;
 
@@ -56,13 +55,6 @@ export function handleInterceptedTls(
     });
 }
 
-function close(client: Socket, tx: Transaction, span: Span, verdict: Verdict): void {
-  tx.verdict = verdict;
-  tx.status = verdict.status;
-  annotate(span, verdict);
-  client.destroy();
-}
-
 async function intercept(
   deps: ProxyDeps,
   client: Socket,
@@ -73,7 +65,7 @@ async function intercept(
   const original = originalDestination(client);
   if (!original) {
     deps.metrics.badRequests.inc({ reason: 'not-intercepted' });
-    return close(
+    return closeRefused(
       client,
       tx,
       span,
@@ -87,7 +79,7 @@ async function intercept(
   } catch (err) {
     if (!(err instanceof ClientHelloError)) throw err;
     deps.metrics.badRequests.inc({ reason: 'client-hello' });
-    return close(client, tx, span, refusal(`No valid TLS ClientHello: ${err.message}.`));
+    return closeRefused(client, tx, span, refusal(`No valid TLS ClientHello: ${err.message}.`));
   }
   const sni = hello.hello.sni;
   if (sni) {
@@ -99,7 +91,7 @@ async function intercept(
     try {
       host = normaliseHost(sni);
     } catch {
-      return close(client, tx, span, refusal(`The SNI "${sni}" is not a valid host name.`));
+      return closeRefused(client, tx, span, refusal(`The SNI "${sni}" is not a valid host name.`));
     }
   }
   const target: Target = { scheme: 'https', host, port: original.port, path: '' };
@@ -113,7 +105,7 @@ async function intercept(
   } catch (err) {
     if (!(err instanceof HostForgeryError)) throw err;
     deps.metrics.badRequests.inc({ reason: 'host-forgery' });
-    return close(
+    return closeRefused(
       client,
       tx,
       span,
@@ -138,32 +130,7 @@ async function intercept(
       accept,
     });
   }
-  deps.metrics.tlsDecisions.inc({ action: plan.action });
-  if (plan.action === 'block') {
-    tx.tls = { action: 'block', reason: plan.verdict.reason };
-    return close(client, tx, span, plan.verdict);
-  }
-  tx.tls = { action: 'splice', reason: plan.reason, ...(plan.profile ? { profile: plan.profile } : {}) };
-
-  let upstream: Socket;
-  try {
-    upstream = await connectUpstream(original.address, original.port, deps.config.connectTimeout);
-  } catch (err) {
-    if (!(err instanceof UpstreamError)) throw err;
-    deps.metrics.upstreamErrors.inc({ kind: err.kind });
-    tx.error = err.message;
-    tx.status = err.status;
-    client.destroy();
-    return;
-  }
-  tx.status = 200;
-  deps.metrics.tunnels.inc();
-  try {
-    const result = await splice(client, upstream, hello.bytes, deps.config.tunnelIdleTimeout);
-    tx.bytesIn = result.bytesUp;
-    tx.bytesOut = result.bytesDown;
-    if (result.error) tx.error = result.error;
-  } finally {
-    deps.metrics.tunnels.dec();
-  }
+  recordPlan(deps, tx, span, plan);
+  if (plan.action === 'block') return closeRefused(client, tx, span, plan.verdict);
+  await spliceAfterHello(deps, client, hello.bytes, tx, { ip: original.address, port: original.port });
 }
