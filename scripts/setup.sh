@@ -11,7 +11,8 @@ case "${1:-}" in -h|--help) echo "usage: sudo scripts/setup.sh   (installs Debia
 
 step "1/6 system packages (apt)"
 packages=(ca-certificates curl git iproute2 nftables conntrack iperf3 iputils-ping ulogd2 ulogd2-json procps nats-server redis-server protobuf-compiler
-  podman buildah debootstrap fuse-overlayfs uidmap slirp4netns runc)
+  podman buildah debootstrap fuse-overlayfs uidmap slirp4netns runc
+  clamav-daemon clamav)
 missing=()
 # npm only fetches Node 24 here; the system's own npm is used when there is one.
 command -v npm >/dev/null || packages+=(npm)
@@ -21,8 +22,9 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The packaged services must not run on the host: tests and the lab start their own.
-for svc in redis-server nats-server; do
+# The packaged services must not run on the host: tests and the lab start their own (and freshclam
+# must not try to reach the internet from a machine that has none).
+for svc in redis-server nats-server clamav-daemon clamav-freshclam; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then systemctl disable --now -q "$svc" || true; fi
 done
 

@@ -59,14 +59,15 @@ export type ConsumerDeclaration = {
 /** Durable consumers, declared as code next to their streams. */
 export const consumers = {
   /** One pull consumer shared by every av-scanner worker: each job goes to one worker, and a job
-   * whose worker dies before acking is redelivered after `ack_wait` to another. */
+   * whose worker dies before acking is redelivered after `ack_wait` to another. A worker that is
+   * still scanning says so every 2 s (+WPI), so a short ack_wait only catches dead workers. */
   avScanner: {
     stream: streams.scan.name,
     config: {
       durable_name: 'av-scanner',
       filter_subject: subjects.scanRequest,
       ack_policy: AckPolicy.Explicit,
-      ack_wait: 30 * 1e9,
+      ack_wait: 6 * 1e9,
       max_deliver: 5,
       max_ack_pending: 1000,
     },

@@ -23,6 +23,15 @@ export const attr = {
   tlsCertificateSource: 'moat.tls.certificate_source',
   /** Why an upstream's TLS was refused (expired, wrong-host, old-protocol, …). */
   tlsProblem: 'moat.tls.problem',
+  /** clean, infected or error: an antivirus scan's outcome. */
+  avResult: 'moat.av.result',
+  /** The verdict came from the cache (no scan). */
+  avCached: 'moat.av.cached',
+  /** The av-scanner instance that answered ("proxy": the proxy's own cache lookup). */
+  avWorker: 'moat.av.worker',
+  avSignatureVersion: 'moat.av.signature_version',
+  contentSha256: 'moat.content.sha256',
+  contentBytes: 'moat.content.bytes',
   service: 'moat.service',
   subject: 'messaging.destination.name',
 } as const;

@@ -1,0 +1,82 @@
+/**
+ * The verdict cache in Redis, shared by every worker and every proxy: a verdict is stored under the
+ * content's SHA-256 and the signature database version, so a signature update invalidates every
+ * cached verdict by construction (the old keys are simply never read again, and expire).
+ *
+ * Workers publish the database version they scan with; the proxy reads it to answer a repeated
+ * download from the cache without sending the content anywhere.
+ */
+
+/** What the cache needs from a Redis client (ioredis fits). */
+export interface CacheRedis {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, mode: 'PX', ttlMs: number): Promise<unknown>;
+}
+
+export interface CachedVerdict {
+  result: 'clean' | 'infected';
+  signature?: string;
+}
+
+const PREFIX = 'moat:av:';
+export const CURRENT_VERSION_KEY = `${PREFIX}signature-version`;
+const verdictKey = (version: string, sha256: string) => `${PREFIX}verdict:${version}:${sha256}`;
+
+export interface VerdictCacheOptions {
+  /** How long a verdict stays (default 24 h). */
+  ttlMs?: number;
+  /** How long the proxy trusts the version it last read (default 2 s). */
+  versionRefreshMs?: number;
+}
+
+export class VerdictCache {
+  private readonly ttlMs: number;
+  private readonly versionRefreshMs: number;
+  private version?: { value: string | null; readAt: number };
+
+  constructor(
+    private readonly redis: CacheRedis,
+    opts: VerdictCacheOptions = {},
+  ) {
+    this.ttlMs = opts.ttlMs ?? 24 * 3600 * 1000;
+    this.versionRefreshMs = opts.versionRefreshMs ?? 2_000;
+  }
+
+  async get(version: string, sha256: string): Promise<CachedVerdict | undefined> {
+    const raw = await this.redis.get(verdictKey(version, sha256));
+    if (!raw) return undefined;
+    try {
+      const parsed = JSON.parse(raw) as CachedVerdict;
+      if (parsed.result === 'clean' || (parsed.result === 'infected' && typeof parsed.signature === 'string'))
+        return parsed;
+    } catch {
+      // a damaged entry is a miss: the content is scanned again and the entry rewritten
+    }
+    return undefined;
+  }
+
+  async put(version: string, sha256: string, verdict: CachedVerdict): Promise<void> {
+    await this.redis.set(verdictKey(version, sha256), JSON.stringify(verdict), 'PX', this.ttlMs);
+  }
+
+  /** Workers: announce the database version verdicts are now reached with (kept for a day). */
+  async announceVersion(version: string): Promise<void> {
+    await this.redis.set(CURRENT_VERSION_KEY, version, 'PX', 24 * 3600 * 1000);
+  }
+
+  /** The version workers announced last, re-read at most every `versionRefreshMs`. */
+  async currentVersion(now = Date.now()): Promise<string | undefined> {
+    if (!this.version || now - this.version.readAt > this.versionRefreshMs) {
+      this.version = { value: await this.redis.get(CURRENT_VERSION_KEY), readAt: now };
+    }
+    return this.version.value ?? undefined;
+  }
+
+  /** The proxy's lookup: a verdict for this content under the current version, if any. */
+  async lookup(sha256: string): Promise<(CachedVerdict & { version: string }) | undefined> {
+    const version = await this.currentVersion();
+    if (!version) return undefined;
+    const hit = await this.get(version, sha256);
+    return hit ? { ...hit, version } : undefined;
+  }
+}

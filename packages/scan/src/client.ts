@@ -1,0 +1,233 @@
+/**
+ * The proxy's side of scanning: hash the content, answer from the verdict cache when it can, else
+ * queue a job (content inline, or through the object store when large) and wait for the verdict
+ * with a deadline. It never decides what a missing verdict means: a timeout or an unreachable queue
+ * comes back as result "error", and the caller applies the profile's fail mode.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { injectIntoNatsHeaders } from '@moat/telemetry';
+import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
+import { type ObjectStore, Objm } from '@nats-io/obj';
+import { createInbox, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { context, type Span, trace } from '@opentelemetry/api';
+import { type CacheRedis, VerdictCache } from './cache.js';
+import {
+  DEFAULT_INLINE_LIMIT,
+  SCAN_BODIES_BUCKET,
+  SCAN_BODIES_TTL_MS,
+  SCAN_HEADER,
+  type ScanDirection,
+  type ScanVerdict,
+  scanVerdictSchema,
+} from './contract.js';
+import { SCAN_SUBJECT } from './queue.js';
+
+export interface ScanRequest {
+  content: Buffer;
+  /** Give up (result "error") after this long. */
+  timeoutMs: number;
+  direction: ScanDirection;
+  /** Redacted URL, for the worker's events and logs. */
+  url?: string;
+  /** The span the scan's own span belongs under (the request's). */
+  parent?: Span;
+}
+
+export interface ScanClientOptions {
+  nc: NatsConnection;
+  redis: CacheRedis;
+  /** Content above this many bytes goes through the object store (default 512 KiB). */
+  inlineLimit?: number;
+}
+
+interface Waiter {
+  resolve(verdict: ScanVerdict): void;
+}
+
+const errorVerdict = (id: string, reason: string, startedAt: number): ScanVerdict => ({
+  id,
+  result: 'error',
+  reason,
+  cached: false,
+  worker: 'none',
+  scanMs: performance.now() - startedAt,
+});
+
+export class ScanClient {
+  readonly cache: VerdictCache;
+  private readonly js: JetStreamClient;
+  private readonly inbox = createInbox();
+  private readonly waiting = new Map<string, Waiter>();
+  private readonly sub: Subscription;
+  private readonly inlineLimit: number;
+  private bodies?: Promise<ObjectStore>;
+
+  constructor(private readonly opts: ScanClientOptions) {
+    this.js = jetstream(opts.nc);
+    this.cache = new VerdictCache(opts.redis);
+    this.inlineLimit = opts.inlineLimit ?? DEFAULT_INLINE_LIMIT;
+    // one subscription for every verdict this proxy waits for: `<inbox>.<job id>`
+    this.sub = opts.nc.subscribe(`${this.inbox}.*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const id = msg.subject.slice(this.inbox.length + 1);
+        const waiter = this.waiting.get(id);
+        if (!waiter) return; // the verdict came after the deadline
+        let verdict: ScanVerdict;
+        try {
+          verdict = scanVerdictSchema.parse(msg.json());
+        } catch (e) {
+          verdict = errorVerdict(id, `a malformed verdict arrived: ${(e as Error).message}`, 0);
+        }
+        waiter.resolve(verdict);
+      },
+    });
+  }
+
+  /** How many scans this client is waiting for. */
+  get pending(): number {
+    return this.waiting.size;
+  }
+
+  async scan(req: ScanRequest): Promise<ScanVerdict> {
+    const startedAt = performance.now();
+    const id = randomUUID();
+    const sha256 = createHash('sha256').update(req.content).digest('hex');
+    const span = trace
+      .getTracer('moat')
+      .startSpan(
+        'av.scan',
+        { attributes: { 'moat.content.sha256': sha256, 'moat.content.bytes': req.content.length } },
+        req.parent ? trace.setSpan(context.active(), req.parent) : undefined,
+      );
+    let verdict: ScanVerdict;
+    try {
+      verdict = await this.reach(req, id, sha256, startedAt, span);
+    } catch (err) {
+      verdict = errorVerdict(id, `the scan could not be queued: ${(err as Error).message}`, startedAt);
+    }
+    span.setAttributes({
+      'moat.av.result': verdict.result,
+      'moat.av.cached': verdict.cached,
+      'moat.av.worker': verdict.worker,
+      ...(verdict.signature ? { 'moat.signature': verdict.signature } : {}),
+      ...(verdict.signatureVersion ? { 'moat.av.signature_version': verdict.signatureVersion } : {}),
+      ...(verdict.reason ? { 'moat.reason': verdict.reason } : {}),
+    });
+    span.end();
+    return verdict;
+  }
+
+  private async reach(
+    req: ScanRequest,
+    id: string,
+    sha256: string,
+    startedAt: number,
+    span: Span,
+  ): Promise<ScanVerdict> {
+    // a repeated download: answered here, nothing sent anywhere (a Redis failure just means a scan)
+    const hit = await this.cache.lookup(sha256).catch(() => undefined);
+    if (hit) {
+      return {
+        id,
+        result: hit.result,
+        ...(hit.signature ? { signature: hit.signature } : {}),
+        cached: true,
+        signatureVersion: hit.version,
+        worker: 'proxy',
+        scanMs: performance.now() - startedAt,
+      };
+    }
+    const deadline = Date.now() + req.timeoutMs;
+    const h = headers();
+    h.set(SCAN_HEADER.id, id);
+    h.set(SCAN_HEADER.replyTo, `${this.inbox}.${id}`);
+    h.set(SCAN_HEADER.sha256, sha256);
+    h.set(SCAN_HEADER.size, String(req.content.length));
+    h.set(SCAN_HEADER.deadline, String(deadline));
+    h.set(SCAN_HEADER.direction, req.direction);
+    if (req.url) h.set(SCAN_HEADER.url, req.url.slice(0, 2048));
+    injectIntoNatsHeaders(h, trace.setSpan(context.active(), span));
+
+    const inline = req.content.length <= this.inlineLimit;
+    const answer = this.waitFor(id, req.timeoutMs, startedAt);
+    try {
+      if (!inline) {
+        const store = await this.bodiesStore();
+        await store.putBlob({ name: id }, req.content);
+        h.set(SCAN_HEADER.object, id);
+      }
+      await this.js.publish(SCAN_SUBJECT, inline ? req.content : undefined, {
+        headers: h,
+        msgID: id,
+        timeout: Math.max(100, deadline - Date.now()),
+      });
+      return await answer.verdict;
+    } catch (err) {
+      answer.cancel();
+      throw err;
+    } finally {
+      if (!inline) void this.deleteBody(id);
+    }
+  }
+
+  private waitFor(id: string, timeoutMs: number, startedAt: number) {
+    let timer: NodeJS.Timeout | undefined;
+    const verdict = new Promise<ScanVerdict>((resolve) => {
+      const done = (v: ScanVerdict) => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(v);
+      };
+      this.waiting.set(id, { resolve: done });
+      timer = setTimeout(
+        () =>
+          done(
+            errorVerdict(
+              id,
+              `no verdict within ${timeoutMs} ms: the scanners are unavailable or overloaded`,
+              startedAt,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    return {
+      verdict,
+      cancel: () => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+      },
+    };
+  }
+
+  private bodiesStore(): Promise<ObjectStore> {
+    this.bodies ??= openBodiesStore(this.opts.nc).catch((err: unknown) => {
+      this.bodies = undefined;
+      throw err;
+    });
+    return this.bodies;
+  }
+
+  private async deleteBody(id: string): Promise<void> {
+    try {
+      await (await this.bodiesStore()).delete(id);
+    } catch {
+      // the bucket's TTL removes it anyway
+    }
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+    for (const [id, waiter] of this.waiting)
+      waiter.resolve(errorVerdict(id, 'the proxy is shutting down', 0));
+  }
+}
+
+/** The object store for large content (created on first use; entries expire after SCAN_BODIES_TTL_MS). */
+export function openBodiesStore(nc: NatsConnection): Promise<ObjectStore> {
+  return new Objm(nc).create(SCAN_BODIES_BUCKET, {
+    description: 'Moat: content waiting for an antivirus verdict',
+    ttl: SCAN_BODIES_TTL_MS * 1e6,
+  });
+}
