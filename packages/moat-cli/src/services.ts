@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from './errors.js';
+import { repoRoot } from './paths.js';
+import type { ReadyCheck } from './probes.js';
 import type { ServiceTlsFiles } from './service-tls.js';
 
 /**
@@ -17,6 +19,8 @@ export interface ServicePorts {
   proxy?: number;
   /** The CA certificate endpoint clients download it from (tls-mediation only). */
   ca?: number;
+  /** The clamd beside the worker, on loopback (av-scanner only). */
+  clamd?: number;
 }
 
 /** What a service needs to know about the runtime it is started in. */
@@ -39,6 +43,14 @@ export interface ServiceContext {
   serviceTls?: ServiceTlsFiles;
 }
 
+/** A process that runs beside a service and must be ready before it (clamd beside av-scanner). */
+export interface SidecarDefinition {
+  name: string;
+  command: string;
+  args: string[];
+  ready: ReadyCheck;
+}
+
 export interface ServiceDefinition {
   name: string;
   /** Package directory, relative to the repository root. */
@@ -57,6 +69,10 @@ export interface ServiceDefinition {
    */
   unprivileged?: boolean;
   env(ctx: ServiceContext): Record<string, string>;
+  /** Processes started (and ready) before the service, stopped after it. */
+  sidecars?(ctx: ServiceContext): SidecarDefinition[];
+  /** Executables the service or its sidecars need (checked before anything starts). */
+  requires?: readonly string[];
 }
 
 /** What every Moat service reads alike: where NATS and Redis are, and how much to log. */
@@ -157,7 +173,48 @@ export const SERVICES: readonly ServiceDefinition[] = [
         : { MOAT_TLS_MEDIATION_GRPC_HOST: '127.0.0.1', MOAT_TLS_MEDIATION_CA_HOST: '127.0.0.1' }),
     }),
   },
+  {
+    name: 'av-scanner',
+    packageDir: 'services/av-scanner',
+    entry: 'dist/main.js',
+    defaultPorts: { http: 9407, clamd: 3310 },
+    requires: ['clamd'],
+    env: (ctx) => ({
+      ...sharedEnv(ctx),
+      MOAT_AV_SCANNER_HTTP_PORT: String(ctx.ports.http),
+      MOAT_AV_SCANNER_CLAMD_ADDRESS: `127.0.0.1:${ctx.ports.clamd ?? 3310}`,
+      MOAT_AV_SCANNER_SIGNATURE_DIR: join(ctx.stateDir, 'clamd', 'db'),
+      // the lab's test database is written once per run; its age says nothing about freshness
+      MOAT_AV_SCANNER_MAX_SIGNATURE_AGE_HOURS: String(24 * 365),
+      ...(ctx.socketDir ? {} : { MOAT_AV_SCANNER_HTTP_HOST: '127.0.0.1' }),
+    }),
+    // clamd with the project's test signatures (no freshclam offline): its config is written first
+    sidecars: (ctx) => {
+      const dir = join(ctx.stateDir, 'clamd');
+      const port = ctx.ports.clamd ?? 3310;
+      const prepare = [
+        process.execPath,
+        join(repoRoot(), 'services/av-scanner/dist/clamd-config-main.js'),
+        dir,
+        `127.0.0.1:${port}`,
+      ];
+      return [
+        {
+          name: 'clamd',
+          command: 'sh',
+          // exec: the recorded pid is clamd's own
+          args: [
+            '-c',
+            `${prepare.map(shellQuote).join(' ')} && exec clamd -c ${shellQuote(join(dir, 'clamd.conf'))}`,
+          ],
+          ready: { kind: 'tcp', host: '127.0.0.1', port },
+        },
+      ];
+    },
+  },
 ];
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /** How to start a service: `node --enable-source-maps services/<name>/dist/main.js`, from the repo root (as the images do). */
 export function serviceCommand(service: ServiceDefinition): { command: string; args: string[] } {

@@ -82,7 +82,53 @@ export function statusTable(r: pb.StatusResponse): string {
     statusProblems(s).join('; ') || 'ok',
   ]);
   const head = `current policy: ${r.currentVersion ? `v${r.currentVersion}` : 'none applied yet'}`;
-  return `${head}\n${table(['SERVICE', 'INSTANCE', 'HEALTH', 'READY', 'POLICY', 'APPLIED-IN', 'STATUS'], rows)}`;
+  const main = `${head}\n${table(['SERVICE', 'INSTANCE', 'HEALTH', 'READY', 'POLICY', 'APPLIED-IN', 'STATUS'], rows)}`;
+  const av = antivirusSection(r);
+  return av ? `${main}\n\n${av}` : main;
+}
+
+/** What av-scanner workers report about themselves (services/av-scanner/src/main.ts, details). */
+interface AvScannerDetails {
+  clamd?: { up?: boolean; version?: string };
+  signatures?: { version?: string; ageHours?: number; maxAgeHours?: number; reloadingSince?: string };
+  selfTest?: { passed?: boolean };
+  concurrency?: number;
+  scanning?: number;
+  queue?: { pending?: number; scanning?: number; workersWaiting?: number };
+}
+
+function parseDetails(json: string): AvScannerDetails | undefined {
+  try {
+    return json ? (JSON.parse(json) as AvScannerDetails) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each antivirus worker's clamd, signature version and age, and the shared queue's depth. */
+export function antivirusSection(r: pb.StatusResponse): string | undefined {
+  const workers = r.services.filter((s) => s.service === 'av-scanner' && s.reachable);
+  if (workers.length === 0) return undefined;
+  let queue: AvScannerDetails['queue'];
+  const rows = workers.map((w) => {
+    const d = parseDetails(w.detailsJson) ?? {};
+    queue ??= d.queue;
+    const sig = d.signatures;
+    return [
+      w.instance,
+      d.clamd?.up ? 'up' : 'DOWN',
+      sig?.version ?? '-',
+      sig?.ageHours === undefined
+        ? '-'
+        : `${sig.ageHours < 1 ? `${Math.round(sig.ageHours * 60)} min` : `${sig.ageHours.toFixed(1)} h`}${sig.maxAgeHours !== undefined && sig.ageHours > sig.maxAgeHours ? ' (TOO OLD)' : ''}`,
+      d.selfTest?.passed ? 'passed' : 'FAILED',
+      `${d.scanning ?? 0}/${d.concurrency ?? '-'}`,
+    ];
+  });
+  const depth = queue
+    ? `scan queue: ${queue.pending ?? 0} waiting, ${queue.scanning ?? 0} being scanned, ${queue.workersWaiting ?? 0} idle pulls`
+    : 'scan queue: depth unknown';
+  return `antivirus workers (${workers.length})\n${table(['INSTANCE', 'CLAMD', 'SIGNATURES', 'AGE', 'SELF-TEST', 'SCANNING'], rows)}\n${depth}`;
 }
 
 /** One instance's answer to a query, decoded (an instance that failed keeps its error). */

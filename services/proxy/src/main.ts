@@ -5,6 +5,7 @@ import type { Server } from 'node:net';
 import { getCACertificates } from 'node:tls';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
+import { ScanClient } from '@moat/scan';
 import {
   installShutdown,
   isWorkerProcess,
@@ -15,6 +16,7 @@ import {
 } from '@moat/service-kit';
 import { mutualTlsChannelCredentials, mutualTlsFiles } from '@moat/service-kit/grpc';
 import { Registry } from 'prom-client';
+import { AntivirusStage } from './antivirus/stage.js';
 import { loadProxyConfig, type ProxyConfig } from './config.js';
 import { ProxyEngine } from './engine.js';
 import { createProxyMetrics } from './observe/metrics.js';
@@ -147,8 +149,10 @@ async function serve(config: ProxyConfig) {
     ...(mediationTls ? { credentials: mutualTlsChannelCredentials(mediationTls) } : {}),
   });
   const trust = new UpstreamTrust(getCACertificates('system'), readUpstreamCas(config.upstreamCaFiles));
+  const scanner = new ScanClient({ nc: kit.bus.nc, redis: kit.redis });
   const deps: ProxyDeps = {
     config,
+    antivirus: new AntivirusStage({ scanner, bus: kit.bus, metrics, log, instance: config.instanceId }),
     log,
     metrics,
     recorder,
@@ -195,6 +199,7 @@ async function serve(config: ProxyConfig) {
     },
   });
   kit.onShutdown({ name: 'close upstream connections', run: () => upstream.close() });
+  kit.onShutdown({ name: 'stop waiting for antivirus verdicts', run: () => scanner.close() });
   kit.onShutdown({ name: 'close the tls-mediation channel', run: () => certificates.close() });
   kit.onShutdown({ name: 'flush access log', run: () => recorder.close() });
   kit.announceReady();

@@ -7,6 +7,7 @@ import type { Logger } from '@moat/log';
 import { attr } from '@moat/telemetry';
 import type { UrlCategorizer } from '@moat/urlfilter';
 import type { Span } from '@opentelemetry/api';
+import type { AntivirusStage } from './antivirus/stage.js';
 import type { ProxyConfig } from './config.js';
 import type { Target } from './http/target.js';
 import type { ProxyMetrics } from './observe/metrics.js';
@@ -28,6 +29,8 @@ export interface OriginalDestination {
 
 export interface ProxyDeps {
   config: ProxyConfig;
+  /** Scanning bodies through the av-scanner workers, per the antivirus profile. */
+  antivirus: AntivirusStage;
   log: Logger;
   metrics: ProxyMetrics;
   recorder: Recorder;
@@ -209,5 +212,6 @@ export function annotate(
   if (verdict.pattern) span.setAttribute(attr.urlPattern, verdict.pattern);
   if (verdict.utmPolicy) span.setAttribute(attr.utmPolicy, verdict.utmPolicy);
   if (verdict.profile) span.setAttribute(attr.profile, verdict.profile);
+  if (verdict.signature) span.setAttribute(attr.signature, verdict.signature);
   if (verdict.action === 'block') span.setAttribute(attr.reason, verdict.reason);
 }

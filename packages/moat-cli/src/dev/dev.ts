@@ -7,7 +7,12 @@ import { repoRoot } from '../paths.js';
 import { requireExecutables } from '../preflight.js';
 import { describeCheck, probeOnce, waitUntil } from '../probes.js';
 import { ensureServiceTls, serviceTlsFiles } from '../service-tls.js';
-import { assertServicesBuilt, type ServiceDefinition, serviceCommand } from '../services.js';
+import {
+  assertServicesBuilt,
+  type ServiceContext,
+  type ServiceDefinition,
+  serviceCommand,
+} from '../services.js';
 import { DevChild, type DevProcessSpec, describeExit } from './children.js';
 import type { Paint } from './log-lines.js';
 import { prefixColour } from './log-lines.js';
@@ -73,21 +78,23 @@ export function devProcessSpecs(options: DevOptions, ports: DevPorts): DevProces
   for (const service of options.services) {
     const servicePorts = ports.services[service.name] ?? service.defaultPorts;
     const { command, args } = serviceCommand(service);
+    const context: ServiceContext = {
+      natsUrl: `nats://${HOST}:${ports.nats}`,
+      redisUrl: `redis://${HOST}:${ports.redis}`,
+      ports: servicePorts,
+      expectedServices,
+      logLevel: options.logLevel,
+      stateDir: options.dir,
+      peers: ports.services,
+      serviceTls: serviceTlsFiles(join(options.dir, 'service-tls')),
+    };
+    for (const sidecar of service.sidecars?.(context) ?? []) specs.push({ ...sidecar, cwd: options.dir });
     specs.push({
       name: service.name,
       command,
       args,
       cwd: repoRoot(),
-      env: service.env({
-        natsUrl: `nats://${HOST}:${ports.nats}`,
-        redisUrl: `redis://${HOST}:${ports.redis}`,
-        ports: servicePorts,
-        expectedServices,
-        logLevel: options.logLevel,
-        stateDir: options.dir,
-        peers: ports.services,
-        serviceTls: serviceTlsFiles(join(options.dir, 'service-tls')),
-      }),
+      env: service.env(context),
       ready: { kind: 'http', url: `http://${HOST}:${servicePorts.http}/readyz` },
     });
   }
@@ -113,7 +120,7 @@ async function assertPortsFree(ports: DevPorts, relevant: (name: string) => bool
 
 /** Runs until stopped; resolves with the exit code for the CLI (0 on a requested stop). */
 export async function runDev(options: DevOptions): Promise<number> {
-  requireExecutables(['nats-server', 'redis-server']);
+  requireExecutables(['nats-server', 'redis-server', ...options.services.flatMap((s) => s.requires ?? [])]);
   assertServicesBuilt(options.services, repoRoot());
   const ports = planDevPorts(options.registry, options.basePort);
   const selected = new Set(['nats', 'redis', ...options.services.map((s) => s.name)]);

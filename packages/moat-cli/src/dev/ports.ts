@@ -40,6 +40,7 @@ export function planDevPorts(registry: readonly ServiceDefinition[], basePort?: 
       ...(service.defaultPorts.grpc === undefined ? {} : { grpc: first + 1 }),
       ...(service.defaultPorts.proxy === undefined ? {} : { proxy: first + 1 }),
       ...(service.defaultPorts.ca === undefined ? {} : { ca: first + 2 }),
+      ...(service.defaultPorts.clamd === undefined ? {} : { clamd: first + 1 }),
     };
   });
   return { nats: basePort, natsMonitor: basePort + 1, redis: basePort + 2, services };
@@ -55,6 +56,7 @@ export function allPorts(ports: DevPorts): { name: string; port: number }[] {
       ...(p.grpc === undefined ? [] : [{ name: `${name} grpc`, port: p.grpc }]),
       ...(p.proxy === undefined ? [] : [{ name: `${name} proxy`, port: p.proxy }]),
       ...(p.ca === undefined ? [] : [{ name: `${name} ca`, port: p.ca }]),
+      ...(p.clamd === undefined ? [] : [{ name: `${name} clamd`, port: p.clamd }]),
     ]),
   ];
 }

@@ -36,7 +36,15 @@ export function registerLabCommands(program: Command, deps: ProgramDeps): void {
     .action(async (opts: { services?: string | boolean; readyTimeout: number }) => {
       requireRoot(deps.isRoot);
       const services = selectServices(opts.services, deps.registry);
-      requireExecutables(['ip', 'sysctl', 'curl', 'openssl', 'nats-server', 'redis-server']);
+      requireExecutables([
+        'ip',
+        'sysctl',
+        'curl',
+        'openssl',
+        'nats-server',
+        'redis-server',
+        ...services.flatMap((s) => s.requires ?? []),
+      ]);
       assertServicesBuilt(services, repoRoot());
       await labUp({ services, readyTimeoutMs: opts.readyTimeout * 1000, reporter: deps.reporter });
       const a = LAB_ADDRESSES;

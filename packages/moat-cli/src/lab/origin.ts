@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { TLSSocket, type TlsOptions } from 'node:tls';
+import { infectedSamples, type Sample } from '@moat/clamav';
 
 /**
  * The lab's "internet server", running in moat-wan. Small on purpose: enough
@@ -10,6 +12,11 @@ import { TLSSocket, type TlsOptions } from 'node:tls';
  *   /            a small HTML page
  *   /bytes/<n>   n bytes of 'x' (up to 1 GiB), streamed
  *   /echo        the request (method, url, headers, remote address) as JSON
+ *   /random/<n>  n pseudo-random bytes (up to 64 MiB), the same for the same n and ?seed=; the
+ *                X-Content-Sha256 header says what a client must receive
+ *   /av/<name>   antivirus samples: eicar.com, eicar.zip, eicar-nested.zip, eicar.com.gz,
+ *                eicar.tar, eicar.tar.gz, hash-sample.bin, marker.pdf (harmless test files that
+ *                the project's test signatures detect)
  *   /healthz     "ok"
  *
  * The same routes are served over HTTPS (port 443 in the lab) with a certificate from
@@ -17,6 +24,24 @@ import { TLSSocket, type TlsOptions } from 'node:tls';
  */
 
 const MAX_BYTES = 1024 ** 3;
+const MAX_RANDOM = 64 * 1024 ** 2;
+
+let samples: Promise<Sample[]> | undefined;
+const avSamples = () => {
+  samples ??= infectedSamples();
+  return samples;
+};
+
+/** Deterministic bytes that do not compress (clamd and the proxy must really handle n bytes). */
+function pseudoRandom(n: number, seed: string): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  let block = createHash('sha256').update(`moat-lab-random:${seed}`).digest();
+  for (let offset = 0; offset < n; offset += block.length) {
+    block.copy(out, offset, 0, Math.min(block.length, n - offset));
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
 const CHUNK = Buffer.alloc(64 * 1024, 'x');
 
 const INDEX_HTML = `<!doctype html>
@@ -45,6 +70,35 @@ function handleOrigin(req: IncomingMessage, res: ServerResponse) {
   if (path === '/healthz') return send(res, 200, 'text/plain', 'ok\n');
   if (path === '/echo')
     return send(res, 200, 'application/json', `${JSON.stringify(describe(req), null, 2)}\n`);
+  const random = /^\/random\/(\d+)$/.exec(path);
+  if (random?.[1] !== undefined) {
+    const n = Number(random[1]);
+    if (n > MAX_RANDOM) return send(res, 400, 'text/plain', `at most ${MAX_RANDOM} bytes\n`);
+    const seed = new URL(req.url ?? '/', 'http://origin').searchParams.get('seed') ?? '';
+    const body = pseudoRandom(n, seed);
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': n,
+      'x-content-sha256': createHash('sha256').update(body).digest('hex'),
+    });
+    return res.end(body);
+  }
+  const sample = /^\/av\/([A-Za-z0-9.-]+)$/.exec(path);
+  if (sample?.[1] !== undefined) {
+    const name = sample[1];
+    void avSamples().then((all) => {
+      const found = all.find((s) => s.name === name);
+      if (!found)
+        return send(res, 404, 'text/plain', `no sample ${name}; try ${all.map((s) => s.name).join(', ')}\n`);
+      res.writeHead(200, {
+        'content-type': found.contentType,
+        'content-length': found.content.length,
+        'content-disposition': `attachment; filename="${found.name}"`,
+      });
+      res.end(found.content);
+    });
+    return;
+  }
   const bytes = /^\/bytes\/(\d+)$/.exec(path);
   if (bytes?.[1] !== undefined) {
     const n = Number(bytes[1]);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distFile, repoRoot } from '../paths.js';
 import { serviceTlsFiles } from '../service-tls.js';
-import { type ServiceDefinition, serviceCommand } from '../services.js';
+import { type ServiceContext, type ServiceDefinition, serviceCommand } from '../services.js';
 import { BAD_TLS_VARIANTS } from './bad-tls.js';
 import { labPaths } from './state.js';
 import type { LabProcessSpec } from './supervise.js';
@@ -127,6 +127,21 @@ export function labProcessSpecs(
   const expectedServices = services.map((service) => service.name);
   for (const service of services) {
     const { command, args } = asUser(service, serviceCommand(service));
+    const context: ServiceContext = {
+      natsUrl: `nats://127.0.0.1:${LAB_PORTS.nats}`,
+      redisUrl: `redis://127.0.0.1:${LAB_PORTS.redis}`,
+      ports: service.defaultPorts,
+      expectedServices,
+      logLevel: 'info',
+      socketDir: paths.root,
+      stateDir: paths.root,
+      peers: Object.fromEntries(services.map((s) => [s.name, s.defaultPorts])),
+      upstreamCaFile: paths.caCert,
+      serviceTls: serviceTlsFiles(paths.serviceTls),
+    };
+    for (const sidecar of service.sidecars?.(context) ?? []) {
+      specs.push({ ...sidecar, namespace: gw, cwd: paths.root });
+    }
     specs.push({
       name: service.name,
       namespace: gw,
@@ -141,18 +156,7 @@ export function labProcessSpecs(
               OTEL_BSP_SCHEDULE_DELAY: '500',
             }
           : {}),
-        ...service.env({
-          natsUrl: `nats://127.0.0.1:${LAB_PORTS.nats}`,
-          redisUrl: `redis://127.0.0.1:${LAB_PORTS.redis}`,
-          ports: service.defaultPorts,
-          expectedServices,
-          logLevel: 'info',
-          socketDir: paths.root,
-          stateDir: paths.root,
-          peers: Object.fromEntries(services.map((s) => [s.name, s.defaultPorts])),
-          upstreamCaFile: paths.caCert,
-          serviceTls: serviceTlsFiles(paths.serviceTls),
-        }),
+        ...service.env(context),
       },
       ready: { kind: 'http', url: `http://127.0.0.1:${service.defaultPorts.http}/readyz` },
     });

@@ -86,6 +86,7 @@ export function renderVerdictPage(
       facts: {
         'Security rule': verdict.rule,
         Category: verdict.category,
+        Signature: verdict.signature,
         'URL pattern': verdict.pattern,
         'Decided by': verdict.engine,
       },

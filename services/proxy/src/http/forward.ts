@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { attr } from '@moat/telemetry';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Dispatcher } from 'undici';
+import { wantsScan } from '../antivirus/stage.js';
 import { startSpan } from '../observe/tracer.js';
 import { type ProxyMode, startTransaction } from '../observe/transaction.js';
 import {
@@ -21,7 +22,7 @@ import {
   resolveFlow,
 } from '../pipeline.js';
 import type { ContentFilter } from '../policy/compile.js';
-import { filterRequest, type Verdict } from '../policy/decide.js';
+import { filterRequest, mediaType, type Verdict } from '../policy/decide.js';
 import type { BumpedTunnel } from '../tls/bump.js';
 import { UpstreamError } from '../upstream/upstream.js';
 import {
@@ -261,6 +262,7 @@ async function readRequestBody(
   req: IncomingMessage,
   limit: number | undefined,
   counted: (n: number) => void,
+  bufferUpTo = BUFFERED_BODY_LIMIT,
 ): Promise<Buffer | Readable> {
   const iterator = req[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
@@ -272,7 +274,7 @@ async function readRequestBody(
       throw new BodyTooLargeError(`the request body exceeds the limit of ${limit} bytes`);
     return chunk;
   };
-  while (size <= BUFFERED_BODY_LIMIT) {
+  while (size <= bufferUpTo) {
     const next = await iterator.next();
     if (next.done) return Buffer.concat(chunks);
     chunks.push(take(next.value as Buffer));
@@ -298,11 +300,27 @@ async function relay(
   const hasBody =
     req.headers['transfer-encoding'] !== undefined ||
     (parseContentLength(req.headers['content-length']) ?? 0) > 0;
+  // an upload the antivirus scans is read whole (up to maxScanSize) before anything goes upstream
+  const av = decision.inspection?.antivirus;
+  const scanUpload =
+    hasBody &&
+    av?.scanUploads === true &&
+    wantsScan(av, {
+      ...(mediaType(req.headers['content-type'])
+        ? { declaredType: mediaType(req.headers['content-type']) }
+        : {}),
+      path: target.path,
+    });
   try {
     if (hasBody) {
-      body = await readRequestBody(req, contentFilter?.maxRequestBodySize, (n) => {
-        tx.bytesIn += n;
-      });
+      body = await readRequestBody(
+        req,
+        contentFilter?.maxRequestBodySize,
+        (n) => {
+          tx.bytesIn += n;
+        },
+        scanUpload && av ? av.maxScanSize : BUFFERED_BODY_LIMIT,
+      );
     }
   } catch (err) {
     if (err instanceof BodyTooLargeError && contentFilter)
@@ -315,6 +333,24 @@ async function relay(
   }
   if (ex.closed) return;
   if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
+  if (scanUpload && av && body) {
+    const blocked = Buffer.isBuffer(body)
+      ? await deps.antivirus.check(ex, av, body, 'upload', decision)
+      : deps.antivirus.overSize(
+          ex,
+          av,
+          parseContentLength(req.headers['content-length']),
+          'upload',
+          decision,
+        );
+    if (ex.closed) return;
+    if (blocked) {
+      // the rest of an oversized upload is never read: the connection cannot be reused
+      if (!Buffer.isBuffer(body)) res.shouldKeepAlive = false;
+      return sendPage(ex, blocked, target);
+    }
+    if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
+  }
 
   const headers = withVia(endToEndHeaders(req.headers), req.httpVersion, deps.config.visibleHostname);
   // the Host the target was decided on, never the client's own (RFC 9112 §3.2.2 for absolute-form)
@@ -337,6 +373,7 @@ async function relay(
     serverIp,
     decision,
     contentFilter,
+    antivirus: av?.scanDownloads ? av : undefined,
     span,
     onBodyTooLarge: () => {
       if (contentFilter) sendPage(ex, bodyTooLarge(contentFilter, decision), target);

@@ -7,9 +7,10 @@
 import type { Span } from '@opentelemetry/api';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { fileTypeFromBuffer } from 'file-type';
+import { wantsScan } from '../antivirus/stage.js';
 import type { Decision } from '../pipeline.js';
 import { annotate } from '../pipeline.js';
-import type { ContentFilter } from '../policy/compile.js';
+import type { Antivirus, ContentFilter } from '../policy/compile.js';
 import {
   dispositionFileName,
   filterResponse,
@@ -51,6 +52,8 @@ export interface RelayOptions {
   serverIp: string;
   decision: Decision;
   contentFilter: ContentFilter | undefined;
+  /** The antivirus profile when downloads are scanned. */
+  antivirus: Antivirus | undefined;
   /** The upstream client span; ended with the relay. */
   span: Span;
   /** Answers a request body that grew past the profile's limit while streaming. */
@@ -69,6 +72,11 @@ export class ResponseRelay {
   private held?: { status: number; headers: ResponseHeaders; facts: ResponseFacts };
   private contentLength: number | undefined;
   private readonly limit: number | undefined;
+  /**
+   * A body held for the antivirus: head and chunks wait here until the verdict (nothing reaches the
+   * client unscanned); undefined when this response is not scanned.
+   */
+  private scan?: { status: number; headers: ResponseHeaders; chunks: Buffer[]; size: number };
   /** A stop() that came before undici started the request. */
   private pendingStop?: Error;
   private readonly resume = () => {
@@ -107,12 +115,13 @@ export class ResponseRelay {
     const length = headerValue(headers['content-length']);
     this.contentLength = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
 
+    const fileName = dispositionFileName(headerValue(headers['content-disposition']));
+    if (!this.startScan(status, declaredType, fileName)) return;
     const filter = opts.contentFilter;
     if (!filter) {
       this.writeHead(status, headers);
       return;
     }
-    const fileName = dispositionFileName(headerValue(headers['content-disposition']));
     const facts: ResponseFacts = {
       ...(declaredType ? { declaredType } : {}),
       ...(fileName ? { fileName } : {}),
@@ -172,8 +181,86 @@ export class ResponseRelay {
       this.held = undefined;
       this.writeHead(held.status, held.headers); // an empty body: nothing to sniff
     }
+    if (this.scan) {
+      this.deliverAfterScan(this.scan);
+      return;
+    }
     this.ex.res.end();
     this.finish();
+  }
+
+  /**
+   * Whether this response waits for an antivirus verdict; false when it was already answered (a body
+   * declared larger than the profile scans, under overSizeAction block).
+   */
+  private startScan(status: number, declaredType: string | undefined, fileName: string | undefined): boolean {
+    const { ex, opts } = this;
+    const av = opts.antivirus;
+    if (!av || ex.req.method === 'HEAD' || status === 204 || status === 304) return true;
+    const subject = {
+      ...(declaredType ? { declaredType } : {}),
+      ...(fileName ? { fileName } : {}),
+      path: opts.target.path,
+    };
+    if (!wantsScan(av, subject)) return true;
+    if (this.contentLength !== undefined && this.contentLength > av.maxScanSize) {
+      const blocked = ex.deps.antivirus.overSize(ex, av, this.contentLength, 'download', opts.decision);
+      if (blocked) {
+        this.block(blocked);
+        return false;
+      }
+      return true;
+    }
+    this.scan = { status, headers: {}, chunks: [], size: 0 };
+    return true;
+  }
+
+  /** The whole body is held: scan it, then deliver it in one piece or answer with the verdict's page. */
+  private deliverAfterScan(scan: NonNullable<ResponseRelay['scan']>): void {
+    const { ex, opts } = this;
+    const av = opts.antivirus;
+    if (!av) return;
+    const body =
+      scan.chunks.length === 1 ? (scan.chunks[0] as Buffer) : Buffer.concat(scan.chunks, scan.size);
+    scan.chunks = [];
+    ex.deps.antivirus.check(ex, av, body, 'download', opts.decision).then(
+      (blocked) => {
+        if (this.finished) return;
+        this.scan = undefined;
+        if (ex.closed) return this.finish();
+        if (ex.timedOut) {
+          sendUpstreamError(ex, totalTimeout(ex.deps), opts.target);
+          return this.finish();
+        }
+        if (blocked) {
+          sendPage(ex, blocked, opts.target);
+          return this.finish();
+        }
+        this.contentLength = body.length;
+        this.writeHead(scan.status, scan.headers);
+        ex.tx.bytesOut += body.length;
+        ex.res.end(body);
+        this.finish();
+      },
+      (err: unknown) => {
+        ex.deps.log.error({ err, url: ex.tx.url }, 'the antivirus step failed');
+        this.block(proxyVerdict(500, 'WEBFILTER_ERROR', 'The response could not be inspected.'));
+      },
+    );
+  }
+
+  /** A body that grew past maxScanSize while held: blocked, or delivered from here on unscanned. */
+  private scanOverflow(scan: NonNullable<ResponseRelay['scan']>): void {
+    const { ex, opts } = this;
+    if (!opts.antivirus) return;
+    const blocked = ex.deps.antivirus.overSize(ex, opts.antivirus, undefined, 'download', opts.decision);
+    if (blocked) {
+      this.block(blocked);
+      return;
+    }
+    this.scan = undefined;
+    this.writeHead(scan.status, scan.headers);
+    for (const chunk of scan.chunks) if (!this.finished) this.write(chunk);
   }
 
   onResponseError(_controller: Controller | null, err: Error): void {
@@ -217,6 +304,12 @@ export class ResponseRelay {
 
   private writeHead(status: number, upstreamHeaders: ResponseHeaders): void {
     const { ex } = this;
+    if (this.scan) {
+      // held until the verdict
+      this.scan.status = status;
+      this.scan.headers = upstreamHeaders;
+      return;
+    }
     const headers = withVia(
       endToEndHeaders(upstreamHeaders as Record<string, string | string[]>),
       '1.1',
@@ -232,6 +325,17 @@ export class ResponseRelay {
   private write(chunk: Buffer): void {
     const { ex } = this;
     const tx = ex.tx;
+    const scan = this.scan;
+    if (scan) {
+      scan.chunks.push(chunk);
+      scan.size += chunk.length;
+      if (this.limit !== undefined && scan.size > this.limit) {
+        this.block(this.overLimit(403, 'and was blocked'));
+        return;
+      }
+      if (scan.size > (this.opts.antivirus?.maxScanSize ?? Number.POSITIVE_INFINITY)) this.scanOverflow(scan);
+      return;
+    }
     tx.bytesOut += chunk.length;
     if (this.limit !== undefined && tx.bytesOut > this.limit) {
       this.cutOff();
@@ -252,22 +356,26 @@ export class ResponseRelay {
 
   /** A streamed response grew past the profile's limit after its head went out. */
   private cutOff(): void {
-    const { ex, opts } = this;
-    ex.tx.verdict = withContext(
-      {
-        action: 'block',
-        engine: 'content-filter',
-        tag: 'CONTENT_FILTERING_BLOCKED',
-        status: ex.tx.status,
-        profile: opts.contentFilter?.profile ?? '',
-        reason: `The response exceeded the limit of ${this.limit} bytes and was cut off.`,
-      },
-      opts.decision,
-    );
+    const { ex } = this;
+    ex.tx.verdict = this.overLimit(ex.tx.status, 'and was cut off');
     annotate(ex.span, ex.tx.verdict);
     ex.tx.error ??= 'response body over the configured limit';
     this.abortUpstream();
     ex.res.destroy();
+  }
+
+  private overLimit(status: number, what: string): Verdict {
+    return withContext(
+      {
+        action: 'block',
+        engine: 'content-filter',
+        tag: 'CONTENT_FILTERING_BLOCKED',
+        status,
+        profile: this.opts.contentFilter?.profile ?? '',
+        reason: `The response exceeded the limit of ${this.limit} bytes ${what}.`,
+      },
+      this.opts.decision,
+    );
   }
 
   /** A content verdict before anything was delivered: the upstream is dropped and the page sent. */

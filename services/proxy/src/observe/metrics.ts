@@ -46,6 +46,23 @@ export function createProxyMetrics(registry: Registry) {
       help: 'Open CONNECT and spliced TLS tunnels',
       registers,
     }),
+    avVerdicts: new Counter({
+      name: 'moat_proxy_av_verdicts_total',
+      help: 'Antivirus outcomes for scanned bodies: clean, infected, error (no verdict), oversize (blocked unscanned); cached = answered from the verdict cache',
+      labelNames: ['result', 'cached'] as const,
+      registers,
+    }),
+    avUnscanned: new Counter({
+      name: 'moat_proxy_av_unscanned_total',
+      help: 'Bodies delivered without a virus scan, by reason: fail-open (no verdict under a fail-open profile) or oversize (over maxScanSize, allowed)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    avUnavailable: new Counter({
+      name: 'moat_proxy_av_unavailable_total',
+      help: 'Transfers blocked because no antivirus verdict arrived in time (fail-closed): alert when this grows',
+      registers,
+    }),
     tlsDecisions: new Counter({
       name: 'moat_proxy_tls_decisions_total',
       help: 'TLS connections by what mediation did with them: bump, splice or block.',

@@ -158,6 +158,8 @@ export function createRecorder(
         upstream: tx.server.ip,
         sni: tx.sni,
         tls: tx.tls?.action,
+        av: tx.antivirus?.result,
+        signature: tx.verdict.signature ?? tx.antivirus?.signature,
         tlsProblem: tx.tls?.problem ?? tx.tls?.toleratedProblem,
         contentType: tx.contentType,
         error: tx.error,
@@ -176,7 +178,7 @@ export function createRecorder(
         bus,
         {
           tag: tunnel && !blocked ? TLS_TAGS[tx.tls?.action ?? 'splice'] : tx.verdict.tag,
-          engine: tunnel || tx.verdict.engine === 'tls-mediation' ? 'tls' : 'web',
+          engine: eventEngine(tx, tunnel),
           action: blocked ? 'blocked' : tunnel ? TLS_ACTIONS[tx.tls?.action ?? 'splice'] : 'allowed',
           severity: blocked ? 'warning' : 'info',
           reason: tx.error ?? (tunnel && !blocked ? tx.tls?.reason : undefined) ?? tx.verdict.reason,
@@ -188,6 +190,7 @@ export function createRecorder(
           ...(tx.verdict.utmPolicy ? { utmPolicy: tx.verdict.utmPolicy } : {}),
           ...(tx.verdict.profile ? { profile: tx.verdict.profile } : {}),
           ...(tx.verdict.category ? { category: tx.verdict.category } : {}),
+          ...(tx.verdict.signature ? { signature: tx.verdict.signature } : {}),
           source: {
             ip: tx.client.ip,
             port: tx.client.port,
@@ -210,6 +213,7 @@ export function createRecorder(
             ...(tx.verdict.pattern ? { pattern: tx.verdict.pattern } : {}),
             ...(tx.sni ? { sni: tx.sni } : {}),
             ...(tx.tls ? { tls: tx.tls } : {}),
+            ...(tx.antivirus ? { antivirus: tx.antivirus } : {}),
           },
         },
         { validate: false },
@@ -249,4 +253,10 @@ export function createRecorder(
       if (opts.accessLog !== 'stdout') destination.end();
     },
   };
+}
+
+/** Which engine's stream a transaction's event goes to: TLS mediation's, the antivirus', or web filtering's. */
+function eventEngine(tx: Transaction, tunnel: boolean): 'tls' | 'av' | 'web' {
+  if (tunnel || tx.verdict.engine === 'tls-mediation') return 'tls';
+  return tx.verdict.engine === 'antivirus' ? 'av' : 'web';
 }

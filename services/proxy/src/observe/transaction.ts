@@ -38,6 +38,8 @@ export interface Transaction {
   tls?: TlsFacts;
   traceId?: string;
   policyVersion?: number;
+  /** What the antivirus said about the body (downloads or uploads), when it was consulted. */
+  antivirus?: { result: 'clean' | 'infected' | 'error' | 'unscanned'; cached?: boolean; signature?: string };
   /** Set when the exchange failed after the decision (upstream error, client abort). */
   error?: string;
 }

@@ -89,7 +89,22 @@ export interface Inspection {
   tls?: TlsInspection;
   webFilter?: WebFilter;
   contentFilter?: ContentFilter;
-  antivirus?: { profile: string; settings: AntivirusProfile };
+  antivirus?: Antivirus;
+}
+
+/** An antivirus profile, ready to decide what to scan and what a missing verdict means. */
+export interface Antivirus {
+  profile: string;
+  maxScanSize: number;
+  overSizeAction: 'block' | 'allow';
+  /** Scan only these types ("type/subtype" or "type/*"); undefined = every type. */
+  scanMimeTypes?: readonly string[];
+  /** Scan only files with these extensions; undefined = every file. */
+  scanExtensions?: ReadonlySet<string>;
+  failMode: 'closed' | 'open';
+  timeoutMs: number;
+  scanDownloads: boolean;
+  scanUploads: boolean;
 }
 
 export interface CompiledRule {
@@ -150,6 +165,28 @@ function compileContentFilter(policy: Policy, name: string, profile: ContentFilt
   };
 }
 
+function compileAntivirus(policy: Policy, name: string, profile: AntivirusProfile): Antivirus {
+  return {
+    profile: name,
+    maxScanSize: profile.maxScanSize,
+    overSizeAction: profile.overSizeAction,
+    ...(profile.scanMimeTypes !== undefined
+      ? {
+          scanMimeTypes: listValues(profile.scanMimeTypes, policy.objects.mimeLists).map((m) =>
+            m.toLowerCase(),
+          ),
+        }
+      : {}),
+    ...(profile.scanExtensions !== undefined
+      ? { scanExtensions: new Set(listValues(profile.scanExtensions, policy.objects.extensionLists)) }
+      : {}),
+    failMode: profile.failMode,
+    timeoutMs: profile.timeoutMs,
+    scanDownloads: profile.scanDownloads,
+    scanUploads: profile.scanUploads,
+  };
+}
+
 async function readCaFiles(files: readonly string[]): Promise<string[]> {
   return Promise.all(
     files.map(async (file) => {
@@ -200,7 +237,7 @@ async function compileInspection(
     inspection.contentFilter = compileContentFilter(policy, section.contentFiltering, content);
   }
   const av = section.antivirus ? profiles.antivirus[section.antivirus] : undefined;
-  if (section.antivirus && av) inspection.antivirus = { profile: section.antivirus, settings: av };
+  if (section.antivirus && av) inspection.antivirus = compileAntivirus(policy, section.antivirus, av);
   const tls =
     'tlsInspection' in section && section.tlsInspection
       ? profiles.tlsInspection[section.tlsInspection]

@@ -23,8 +23,8 @@ export interface Flow {
 /** Which engine decided, and on what grounds: this feeds block pages, events, spans and logs. */
 export interface Verdict {
   action: 'allow' | 'block';
-  /** firewall (security rules), web-filter, content-filter, tls-mediation */
-  engine: 'firewall' | 'web-filter' | 'content-filter' | 'tls-mediation';
+  /** firewall (security rules), web-filter, content-filter, tls-mediation, antivirus */
+  engine: 'firewall' | 'web-filter' | 'content-filter' | 'tls-mediation' | 'antivirus';
   reason: string;
   /** Junos-style event tag. */
   tag: string;
@@ -36,6 +36,8 @@ export interface Verdict {
   profile?: string;
   utmPolicy?: string;
   message?: string;
+  /** The antivirus signature that matched. */
+  signature?: string;
 }
 
 export function matchRule(policy: ProxyPolicy, flow: Flow, now: Date): CompiledRule | undefined {

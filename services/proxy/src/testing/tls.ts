@@ -3,6 +3,7 @@
  * server certificates), HTTPS origins, the real tls-mediation service, and curl as the client.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { createRequire } from 'node:module';
 import { type AddressInfo, connect as netConnect } from 'node:net';
@@ -120,10 +121,13 @@ export interface TlsOrigin {
 export async function startTlsOrigin(
   credentials: { cert: string; key: string },
   tls: TlsOptions = {},
+  /** Serves a path itself (return true), before the default answers. */
+  route?: (req: IncomingMessage, res: ServerResponse) => boolean,
 ): Promise<TlsOrigin> {
   const paths: string[] = [];
   const server = createServer({ ...credentials, ...tls }, (req, res) => {
     paths.push(req.url ?? '');
+    if (route?.(req, res)) return;
     const body =
       req.url === '/echo'
         ? JSON.stringify({

@@ -1,0 +1,408 @@
+/**
+ * Gateway antivirus end to end on loopback: the proxy process, real av-scanner workers and clamd
+ * (the project's test signatures), NATS and Redis, tls-mediation for bumped HTTPS, an OpenTelemetry
+ * Collector for the trace. Clients are Node's HTTP client and curl.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EICAR, infectedSamples, type Sample } from '@moat/clamav';
+import { startClamd, type TestClamd } from '@moat/clamav/testing';
+import { freePort, type OtelCollector, startOtelCollector, waitFor } from '@moat/testkit';
+import { type AvScanner, startAvScanner } from '../testing/av.js';
+import {
+  type Origin,
+  type ProxyHarness,
+  startOrigin,
+  startProxyHarness,
+  viaProxy,
+} from '../testing/harness.js';
+import {
+  createTestPki,
+  curlViaProxy,
+  type ServiceTls,
+  serviceTls,
+  startTlsMediation,
+  startTlsOrigin,
+  type TestPki,
+  type TlsMediation,
+  type TlsOrigin,
+} from '../testing/tls.js';
+
+const policy = (antivirus: string) => `
+apiVersion: moat/v1
+kind: Policy
+metadata: { name: av-test }
+objects:
+  addresses: { loopback: 127.0.0.0/8 }
+profiles:
+  antivirus:
+    av:
+${antivirus}
+  tlsInspection:
+    default: { mode: bump }
+utmPolicies:
+  web:
+    http: { antivirus: av }
+    https: { antivirus: av, tlsInspection: default }
+securityRules:
+  - { name: loopback-web, fromZones: any, toZones: any, source: loopback, destination: any, service: any, action: permit, utmPolicy: web }
+`;
+
+const STRICT = `      maxScanSize: 16MiB
+      timeoutMs: 3000
+      scanUploads: true`;
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const eventually = <T>(find: () => T | undefined, what: string): Promise<T> =>
+  waitFor(what, async () => find() !== undefined, { timeoutMs: 10_000 }).then(() => find() as T);
+
+describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
+  let clamd: TestClamd;
+  let origin: Origin;
+  let tlsOrigin: TlsOrigin;
+  let pki: TestPki;
+  let grpcTls: ServiceTls;
+  let mediation: TlsMediation;
+  let harness: ProxyHarness;
+  let scanner: AvScanner;
+  let collector: OtelCollector;
+  let samples: Sample[];
+  const clean10MiB = randomBytes(10 * 2 ** 20);
+  const files = new Map<string, { content: Buffer; type: string }>();
+
+  const serveFile = (path: string, res: import('node:http').ServerResponse, chunked = false) => {
+    const file = files.get(path);
+    if (!file) return false;
+    res.writeHead(200, {
+      'content-type': file.type,
+      ...(chunked ? {} : { 'content-length': file.content.length }),
+    });
+    res.end(file.content);
+    return true;
+  };
+
+  before(async () => {
+    try {
+      await setUp();
+    } catch (err) {
+      await tearDown();
+      throw err;
+    }
+  });
+  after(() => tearDown());
+
+  async function setUp() {
+    samples = await infectedSamples();
+    for (const s of samples) files.set(`/samples/${s.name}`, { content: s.content, type: s.contentType });
+    files.set('/clean-10m.bin', { content: clean10MiB, type: 'application/octet-stream' });
+    clamd = await startClamd();
+    collector = await startOtelCollector();
+    origin = await startOrigin({
+      '/chunked/eicar.com': (_req, _body, res) => void serveFile('/samples/eicar.com', res, true),
+      // content a test sets just before fetching it (fresh to the verdict cache)
+      ...Object.fromEntries(
+        ['/fresh/a', '/fresh/b', '/fresh/c'].map((path) => [
+          path,
+          (_req, _body, res) => void serveFile(path, res),
+        ]),
+      ),
+      ...Object.fromEntries(
+        [...files.keys()].map((path) => [path, (_req, _body, res) => void serveFile(path, res)]),
+      ),
+    });
+    pki = await createTestPki();
+    tlsOrigin = await startTlsOrigin(await pki.issue('origin', ['localhost']), {}, (req, res) =>
+      serveFile(req.url ?? '', res),
+    );
+    grpcTls = await serviceTls();
+    const grpcPort = await freePort();
+    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint, OTEL_BSP_SCHEDULE_DELAY: '200' };
+    harness = await startProxyHarness({
+      policy: policy(STRICT),
+      env: {
+        MOAT_PROXY_TLS_MEDIATION_ADDRESS: `127.0.0.1:${grpcPort}`,
+        MOAT_PROXY_UPSTREAM_CA_FILES: pki.caFile,
+        ...grpcTls.proxyEnv,
+        ...otel,
+      },
+    });
+    mediation = await startTlsMediation({
+      grpcPort,
+      natsUrl: harness.nats.url,
+      redisUrl: harness.redis.url,
+      grpcTls: grpcTls.mediation,
+    });
+    scanner = await startAvScanner({
+      natsUrl: harness.nats.url,
+      redisUrl: harness.redis.url,
+      clamd,
+      env: otel,
+    });
+  }
+
+  async function tearDown() {
+    await harness?.stop();
+    await scanner?.stop();
+    await mediation?.remove();
+    await origin?.close();
+    await tlsOrigin?.close();
+    await clamd?.dispose();
+    await collector?.stop();
+    pki?.remove();
+    grpcTls?.remove();
+  }
+
+  const url = (path: string) => `http://127.0.0.1:${origin.port}${path}`;
+  const metric = async (pattern: RegExp) => {
+    const text = await (await fetch(`http://127.0.0.1:${harness.httpPort}/metrics`)).text();
+    return Number(pattern.exec(text)?.[1] ?? 0);
+  };
+
+  test('antivirus - EICAR over HTTP, alone and inside zip, nested zip, gzip, tar and tar.gz: blocked with a page naming the signature and the trace id', async () => {
+    for (const sample of samples) {
+      const reply = await viaProxy(harness.proxyPort, url(`/samples/${sample.name}`));
+      assert.equal(reply.status, 403, `${sample.name}: ${reply.body.toString()}`);
+      const page = reply.body.toString();
+      assert.match(page, new RegExp(sample.signature.replaceAll('.', '\\.')), sample.name);
+      assert.match(reply.traceId, /^[0-9a-f]{32}$/);
+      assert.ok(page.includes(reply.traceId), 'the page names the trace id');
+      assert.ok(!reply.body.includes(sample.content), 'not a byte of the file reached the client');
+    }
+    const chunked = await viaProxy(harness.proxyPort, url('/chunked/eicar.com'));
+    assert.equal(chunked.status, 403, 'a body without Content-Length is held and scanned too');
+  });
+
+  test('antivirus - a blocked download is an events.av.blocked event from the proxy and an events.av.infected event from the worker, in one trace', async () => {
+    const reply = await viaProxy(harness.proxyPort, url('/samples/eicar.zip'));
+    assert.equal(reply.status, 403);
+    const blocked = await eventually(
+      () =>
+        harness.events.find(
+          (e) => e.tag === 'AV_VIRUS_DETECTED' && e.traceId === reply.traceId && e.service === 'proxy',
+        ),
+      'the proxy event',
+    );
+    assert.equal(blocked.engine, 'av');
+    assert.equal(blocked.action, 'blocked');
+    assert.equal(blocked.signature, 'Moat.Test.EICAR-Body.UNOFFICIAL');
+    const spans = await collector.waitForSpans(
+      (all) =>
+        all.some((s) => s.traceId === reply.traceId && s.name === 'av-scanner.scan') ||
+        all.some(
+          (s) =>
+            s.traceId === reply.traceId && s.name === 'av.scan' && s.attributes['moat.av.cached'] === true,
+        ),
+      15_000,
+    );
+    const trace = spans.filter((s) => s.traceId === reply.traceId);
+    const server = trace.find((s) => s.kind === 'SERVER');
+    const scan = trace.find((s) => s.name === 'av.scan');
+    assert.ok(server && scan, `spans: ${trace.map((s) => s.name).join(', ')}`);
+    assert.equal(scan.parentSpanId, server.spanId, 'the scan is a step of the request');
+    assert.equal(scan.attributes['moat.av.result'], 'infected');
+    assert.equal(server.attributes['moat.engine'], 'antivirus');
+    assert.equal(server.attributes['moat.signature'], 'Moat.Test.EICAR-Body.UNOFFICIAL');
+    assert.equal(server.status.code, 'ERROR');
+  });
+
+  test('antivirus - the worker span continues the proxy trace, and a repeated file is a cache hit the trace shows', async () => {
+    const content = Buffer.concat([EICAR, randomBytes(64)]);
+    files.set('/fresh-eicar.bin', { content, type: 'application/octet-stream' });
+    const reply1 = await curlViaProxy(
+      harness.proxyPort,
+      `https://localhost:${tlsOrigin.port}/fresh-eicar.bin`,
+      ['--cacert', mediation.caFile, '-D', '-'],
+    );
+    assert.equal(reply1.status, 403, reply1.stderr);
+    const trace1 = /x-moat-trace-id: ([0-9a-f]{32})/i.exec(reply1.body)?.[1] ?? '';
+    const spans = await collector.waitForSpans(
+      (all) => all.some((s) => s.traceId === trace1 && s.name === 'av-scanner.scan'),
+      15_000,
+    );
+    const worker = spans.find((s) => s.traceId === trace1 && s.name === 'av-scanner.scan');
+    const proxyScan = spans.find((s) => s.traceId === trace1 && s.name === 'av.scan');
+    assert.ok(worker && proxyScan);
+    assert.equal(worker.serviceName, 'av-scanner');
+    assert.equal(worker.parentSpanId, proxyScan.spanId, 'the worker span is a child of the proxy scan span');
+    assert.equal(worker.attributes['moat.signature'], 'Moat.Test.EICAR-Body.UNOFFICIAL');
+
+    const reply2 = await curlViaProxy(
+      harness.proxyPort,
+      `https://localhost:${tlsOrigin.port}/fresh-eicar.bin`,
+      ['--cacert', mediation.caFile, '-D', '-'],
+    );
+    assert.equal(reply2.status, 403);
+    const trace2 = /x-moat-trace-id: ([0-9a-f]{32})/i.exec(reply2.body)?.[1] ?? '';
+    const spans2 = await collector.waitForSpans(
+      (all) => all.some((s) => s.traceId === trace2 && s.name === 'av.scan'),
+      15_000,
+    );
+    const cached = spans2.find((s) => s.traceId === trace2 && s.name === 'av.scan');
+    assert.equal(
+      cached?.attributes['moat.av.cached'],
+      true,
+      'the second download was answered from the cache',
+    );
+    assert.equal(cached?.attributes['moat.av.worker'], 'proxy');
+  });
+
+  test('antivirus - EICAR over bumped HTTPS: the block page arrives over TLS, naming the signature', async () => {
+    for (const name of ['eicar.com', 'eicar-nested.zip']) {
+      const reply = await curlViaProxy(
+        harness.proxyPort,
+        `https://localhost:${tlsOrigin.port}/samples/${name}`,
+        ['--cacert', mediation.caFile],
+      );
+      assert.equal(reply.status, 403, reply.stderr);
+      assert.match(reply.body, /Moat\.Test\.EICAR-Body\.UNOFFICIAL/);
+    }
+  });
+
+  test('antivirus - a clean 10 MiB file passes intact (sha256 equal at the client), with its length', async () => {
+    for (const target of [url('/clean-10m.bin')]) {
+      const reply = await viaProxy(harness.proxyPort, target);
+      assert.equal(reply.status, 200);
+      assert.equal(reply.body.length, clean10MiB.length);
+      assert.equal(sha256(reply.body), sha256(clean10MiB));
+      assert.equal(reply.headers['content-length'], String(clean10MiB.length));
+    }
+    const out = join(mkdtempSync(join(tmpdir(), 'moat-av-')), 'clean.bin');
+    const tls = await curlViaProxy(harness.proxyPort, `https://localhost:${tlsOrigin.port}/clean-10m.bin`, [
+      '--cacert',
+      mediation.caFile,
+      '-o',
+      out,
+    ]);
+    assert.equal(tls.status, 200, tls.stderr);
+    assert.equal(sha256(readFileSync(out)), sha256(clean10MiB), 'intact through bumped HTTPS too');
+    rmSync(join(out, '..'), { recursive: true, force: true });
+  });
+
+  test('antivirus - the same file twice: the second download is a cache hit (metric and event say so)', async () => {
+    const before = await metric(
+      /moat_proxy_av_verdicts_total\{[^}]*result="clean"[^}]*cached="true"[^}]*\} (\d+)/,
+    );
+    const path = '/clean-10m.bin';
+    await viaProxy(harness.proxyPort, url(path));
+    const again = await viaProxy(harness.proxyPort, url(path));
+    assert.equal(again.status, 200);
+    assert.equal(sha256(again.body), sha256(clean10MiB));
+    const afterCount = await metric(
+      /moat_proxy_av_verdicts_total\{[^}]*result="clean"[^}]*cached="true"[^}]*\} (\d+)/,
+    );
+    assert.ok(afterCount >= before + 2, `cache hits ${before} → ${afterCount}`);
+  });
+
+  test('antivirus - uploads are scanned before anything goes upstream: EICAR refused, a clean upload passes', async () => {
+    const seen = origin.requests.length;
+    const infected = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: EICAR,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(infected.status, 403);
+    assert.match(infected.body.toString(), /upload contains Moat\.Test\.EICAR-Body\.UNOFFICIAL/);
+    assert.equal(origin.requests.length, seen, 'the origin never saw the infected upload');
+    const clean = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: randomBytes(100_000),
+    });
+    assert.equal(clean.status, 200);
+    assert.equal(JSON.parse(clean.body.toString()).bodyLength, 100_000);
+  });
+
+  test('antivirus - clamd stopped: fail-closed page, event, alert and metric; clamd back: scanning resumes without restarting the proxy', async () => {
+    await clamd.stop();
+    try {
+      const unavailableBefore = await metric(/^moat_proxy_av_unavailable_total\{[^}]*\} (\d+)/m);
+      const content = Buffer.concat([randomBytes(100), EICAR]);
+      files.set('/fresh/b', { content, type: 'application/octet-stream' });
+      const reply = await viaProxy(harness.proxyPort, url('/fresh/b'));
+      assert.equal(reply.status, 503);
+      assert.match(reply.body.toString(), /could not be scanned for viruses/);
+      assert.match(reply.body.toString(), /no verdict within 3000 ms/);
+      assert.ok(!reply.body.includes(content), 'nothing of the unscanned file reached the client');
+      const event = await eventually(
+        () => harness.events.find((e) => e.tag === 'AV_SCANNER_UNAVAILABLE' && e.traceId === reply.traceId),
+        'the blocked event',
+      );
+      assert.equal(event.engine, 'av');
+      const alert = await eventually(
+        () => harness.events.find((e) => e.action === 'unavailable' && e.severity === 'critical'),
+        'the alert',
+      );
+      assert.equal(alert.engine, 'av');
+      assert.equal(await metric(/^moat_proxy_av_unavailable_total\{[^}]*\} (\d+)/m), unavailableBefore + 1);
+      const clean = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
+      assert.equal(clean.status, 200, 'a cached clean verdict still answers without a scanner');
+    } finally {
+      await clamd.start();
+    }
+    await waitFor(
+      'the worker ready',
+      async () => (await fetch(`http://127.0.0.1:${scanner.httpPort}/readyz`)).ok,
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    const reply = await viaProxy(harness.proxyPort, url('/fresh/b'));
+    assert.equal(reply.status, 403, 'the same file, scanned now that clamd is back');
+    assert.match(reply.body.toString(), /Moat\.Test\.EICAR-Body\.UNOFFICIAL/);
+  });
+
+  test('antivirus - over maxScanSize: blocked when the profile says block, delivered and recorded when it says allow', async () => {
+    await harness.applyPolicy(
+      policy('      maxScanSize: 1KiB\n      overSizeAction: block\n      timeoutMs: 3000'),
+    );
+    const blocked = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
+    assert.equal(blocked.status, 403);
+    assert.match(blocked.body.toString(), /larger than antivirus profile "av" scans/);
+    const chunked = await viaProxy(harness.proxyPort, url('/samples/eicar.tar'));
+    assert.equal(chunked.status, 403, 'a 2 KiB tar over the 1 KiB limit');
+    await harness.applyPolicy(
+      policy('      maxScanSize: 1KiB\n      overSizeAction: allow\n      timeoutMs: 3000'),
+    );
+    const allowed = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
+    assert.equal(allowed.status, 200);
+    assert.equal(sha256(allowed.body), sha256(clean10MiB));
+    const event = await eventually(
+      () => harness.events.find((e) => e.action === 'unscanned' && e.traceId === allowed.traceId),
+      'the unscanned event',
+    );
+    assert.match(String(event.reason), /over maxScanSize/);
+    await harness.applyPolicy(policy(STRICT));
+  });
+
+  test('antivirus - fail-open only when configured: no verdict delivers the file and records it as unscanned', async () => {
+    await harness.applyPolicy(policy('      failMode: open\n      timeoutMs: 500'));
+    clamd.freeze();
+    try {
+      const content = Buffer.concat([randomBytes(100), EICAR]);
+      files.set('/fresh/c', { content, type: 'application/octet-stream' });
+      const reply = await viaProxy(harness.proxyPort, url('/fresh/c'));
+      assert.equal(reply.status, 200, 'delivered unscanned, as the profile says');
+      assert.ok(reply.body.equals(content));
+      const event = await eventually(
+        () => harness.events.find((e) => e.action === 'unscanned' && e.traceId === reply.traceId),
+        'the unscanned event',
+      );
+      assert.match(String(event.reason), /fail-open/);
+    } finally {
+      clamd.thaw();
+      await harness.applyPolicy(policy(STRICT));
+    }
+  });
+
+  test('antivirus - scanExtensions narrows scanning: a .bin is not scanned, a .zip is', async () => {
+    await harness.applyPolicy(policy('      scanExtensions: [zip]\n      timeoutMs: 3000'));
+    const notScanned = await viaProxy(harness.proxyPort, url('/samples/hash-sample.bin'));
+    assert.equal(notScanned.status, 200);
+    const scanned = await viaProxy(harness.proxyPort, url('/samples/eicar.zip'));
+    assert.equal(scanned.status, 403);
+    await harness.applyPolicy(policy(STRICT));
+  });
+});

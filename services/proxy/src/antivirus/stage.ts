@@ -1,0 +1,193 @@
+/**
+ * The antivirus step of a transfer, per the antivirus profile of the matching UTM policy: which
+ * bodies are scanned, what a verdict means for the client, and what happens without one. Nothing is
+ * delivered unscanned without a trace of it: a fail-open delivery and an oversized body let through
+ * are each an event; a scanner outage blocks (fail-closed, the default) and raises an alert.
+ */
+import { type Bus, publishEvent } from '@moat/bus';
+import type { EventInput, Logger } from '@moat/log';
+import type { ScanClient, ScanDirection, ScanVerdict } from '@moat/scan';
+import type { Exchange } from '../http/exchange.js';
+import { withContext } from '../http/exchange.js';
+import type { ProxyMetrics } from '../observe/metrics.js';
+import type { Decision } from '../pipeline.js';
+import type { Antivirus } from '../policy/compile.js';
+import { extensionsOf, mimeMatches, type Verdict } from '../policy/decide.js';
+
+/** What is known about a body before it is read. */
+export interface ScanSubject {
+  declaredType?: string;
+  fileName?: string;
+  /** The request path (its last segment's extension counts as the file's). */
+  path: string;
+}
+
+/** Scans the profile asks for: every body, or only those matching its MIME types or extensions. */
+export function wantsScan(av: Antivirus, subject: ScanSubject): boolean {
+  if (!av.scanMimeTypes && !av.scanExtensions) return true;
+  if (av.scanMimeTypes && mimeMatches(av.scanMimeTypes, subject.declaredType)) return true;
+  if (av.scanExtensions) {
+    const path = subject.path.replace(/[?#].*$/s, '');
+    const names = [subject.fileName ? extensionsOf(subject.fileName) : [], extensionsOf(path)].flat();
+    if (names.some((ext) => av.scanExtensions?.has(ext))) return true;
+  }
+  return false;
+}
+
+/** One alert per this interval while scanners are unavailable (every blocked request is an event anyway). */
+const ALERT_INTERVAL_MS = 10_000;
+
+export interface AntivirusDeps {
+  /** undefined when the proxy runs without NATS scanning (then every scan is an error: fail mode applies). */
+  scanner: ScanClient | undefined;
+  bus: Bus | undefined;
+  metrics: ProxyMetrics;
+  log: Logger;
+  instance: string;
+}
+
+export class AntivirusStage {
+  private lastAlert = 0;
+
+  constructor(private readonly deps: AntivirusDeps) {}
+
+  /**
+   * Scans `content`; returns the verdict that blocks it, or undefined to deliver it (clean, or
+   * unscanned under fail-open, which is recorded).
+   */
+  async check(
+    ex: Exchange,
+    av: Antivirus,
+    content: Buffer,
+    direction: ScanDirection,
+    decision: Decision,
+  ): Promise<Verdict | undefined> {
+    const verdict: ScanVerdict = this.deps.scanner
+      ? await this.deps.scanner.scan({
+          content,
+          timeoutMs: av.timeoutMs,
+          direction,
+          url: ex.tx.url,
+          parent: ex.span,
+        })
+      : {
+          id: '',
+          result: 'error',
+          reason: 'this proxy has no scan queue configured',
+          cached: false,
+          worker: 'none',
+          scanMs: 0,
+        };
+    this.deps.metrics.avVerdicts.inc({ result: verdict.result, cached: String(verdict.cached) });
+    ex.tx.antivirus = {
+      result: verdict.result,
+      cached: verdict.cached,
+      ...(verdict.signature ? { signature: verdict.signature } : {}),
+    };
+    if (verdict.result === 'clean') return undefined;
+    if (verdict.result === 'infected') {
+      return withContext(
+        {
+          action: 'block',
+          engine: 'antivirus',
+          tag: 'AV_VIRUS_DETECTED',
+          status: 403,
+          profile: av.profile,
+          signature: verdict.signature ?? 'unknown',
+          reason: `The ${direction === 'upload' ? 'upload' : 'file'} contains ${verdict.signature} (detected by the gateway antivirus${verdict.cached ? '; a cached verdict for this exact content' : ''}).`,
+        },
+        decision,
+      );
+    }
+    const reason = verdict.reason ?? 'no verdict';
+    if (av.failMode === 'open') {
+      this.unscanned(ex, av, direction, `fail-open: ${reason}`, content.length);
+      return undefined;
+    }
+    this.alert(reason);
+    this.deps.metrics.avUnavailable.inc();
+    return withContext(
+      {
+        action: 'block',
+        engine: 'antivirus',
+        tag: 'AV_SCANNER_UNAVAILABLE',
+        status: 503,
+        profile: av.profile,
+        reason: `The ${direction === 'upload' ? 'upload' : 'file'} could not be scanned for viruses (${reason}), and antivirus profile "${av.profile}" blocks what it cannot scan. Try again later; if it persists, tell your administrator the scanners are unavailable.`,
+      },
+      decision,
+    );
+  }
+
+  /** A body over maxScanSize: blocked, or let through unscanned (recorded), per the profile. */
+  overSize(
+    ex: Exchange,
+    av: Antivirus,
+    size: number | undefined,
+    direction: ScanDirection,
+    decision: Decision,
+  ) {
+    const what = size === undefined ? `more than ${av.maxScanSize} bytes` : `${size} bytes`;
+    if (av.overSizeAction === 'allow') {
+      this.unscanned(ex, av, direction, `over maxScanSize (${what})`, size);
+      return undefined;
+    }
+    this.deps.metrics.avVerdicts.inc({ result: 'oversize', cached: 'false' });
+    return withContext(
+      {
+        action: 'block',
+        engine: 'antivirus',
+        tag: 'AV_OVERSIZE_BLOCKED',
+        status: 403,
+        profile: av.profile,
+        reason: `The ${direction === 'upload' ? 'upload' : 'file'} (${what}) is larger than antivirus profile "${av.profile}" scans (${av.maxScanSize} bytes), and the profile blocks what it cannot scan.`,
+      },
+      decision,
+    );
+  }
+
+  private unscanned(ex: Exchange, av: Antivirus, direction: ScanDirection, why: string, bytes?: number) {
+    this.deps.metrics.avUnscanned.inc({ reason: why.startsWith('fail-open') ? 'fail-open' : 'oversize' });
+    ex.tx.antivirus = { result: 'unscanned' };
+    this.publish({
+      tag: 'AV_SCAN_SKIPPED',
+      engine: 'av',
+      action: 'unscanned',
+      severity: 'warning',
+      reason: `Delivered without a virus scan: ${why}.`,
+      service: 'proxy',
+      instance: this.deps.instance,
+      profile: av.profile,
+      url: ex.tx.url,
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(ex.tx.traceId ? { traceId: ex.tx.traceId } : {}),
+      source: { ip: ex.tx.client.ip, port: ex.tx.client.port },
+      details: { direction },
+    });
+  }
+
+  private alert(reason: string): void {
+    const now = Date.now();
+    if (now - this.lastAlert < ALERT_INTERVAL_MS) return;
+    this.lastAlert = now;
+    this.deps.log.error({ reason }, 'antivirus scanners unavailable: blocking what cannot be scanned');
+    this.publish({
+      tag: 'AV_SCANNER_UNAVAILABLE',
+      engine: 'av',
+      action: 'unavailable',
+      severity: 'critical',
+      reason: `No antivirus verdict: ${reason}. Transfers under fail-closed profiles are blocked until the scanners answer.`,
+      service: 'proxy',
+      instance: this.deps.instance,
+    });
+  }
+
+  private publish(event: EventInput): void {
+    if (!this.deps.bus) return;
+    try {
+      publishEvent(this.deps.bus, event, { validate: false });
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).message }, 'could not publish an antivirus event');
+    }
+  }
+}
