@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync, zstdCompressSync } from 'node:zlib';
 import { EICAR, infectedSamples, type Sample } from '@moat/clamav';
 import { startClamd, type TestClamd } from '@moat/clamav/testing';
 import { freePort, type OtelCollector, startOtelCollector, waitFor } from '@moat/testkit';
@@ -55,6 +57,29 @@ securityRules:
 const STRICT = `      maxScanSize: 16MiB
       timeoutMs: 3000
       scanUploads: true`;
+
+/** EICAR in encodings clamd cannot read itself (the proxy decodes them for the scan). */
+function encodedRoutes(): Record<string, (req: IncomingMessage, body: Buffer, res: ServerResponse) => void> {
+  const eicar = Buffer.concat([EICAR, Buffer.from('\n')]);
+  const send =
+    (encoding: string, body: Buffer) => (_req: IncomingMessage, _b: Buffer, res: ServerResponse) => {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-encoding': encoding,
+        'content-length': body.length,
+      });
+      res.end(body);
+    };
+  return {
+    '/encoded/br': send('br', brotliCompressSync(eicar)),
+    '/encoded/zstd': send('zstd', zstdCompressSync(eicar)),
+    '/encoded/deflate': send('deflate', deflateSync(eicar)),
+    '/encoded/deflate-raw': send('deflate', deflateRawSync(eicar)),
+    '/encoded/gzip-br': send('gzip, br', brotliCompressSync(gzipSync(eicar))),
+    '/encoded/compress': send('compress', eicar),
+    '/encoded/br-bomb': send('br', brotliCompressSync(Buffer.alloc(64 * 2 ** 20))),
+  };
+}
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const eventually = <T>(find: () => T | undefined, what: string): Promise<T> =>
@@ -103,6 +128,22 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     collector = await startOtelCollector();
     origin = await startOrigin({
       '/chunked/eicar.com': (_req, _body, res) => void serveFile('/samples/eicar.com', res, true),
+      ...encodedRoutes(),
+      '/ranged/eicar.com': (req, _body, res) => {
+        // honours Range: a scanner fed only the first bytes would see no signature
+        const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+        const body = Buffer.concat([EICAR, Buffer.alloc(1000, ' ')]);
+        if (!range) {
+          res.writeHead(200, { 'content-length': body.length, 'accept-ranges': 'bytes' });
+          return void res.end(body);
+        }
+        const part = body.subarray(Number(range[1]), Number(range[2]) + 1);
+        res.writeHead(206, {
+          'content-length': part.length,
+          'content-range': `bytes ${range[1]}-${range[2]}/${body.length}`,
+        });
+        res.end(part);
+      },
       // content a test sets just before fetching it (fresh to the verdict cache)
       ...Object.fromEntries(
         ['/fresh/a', '/fresh/b', '/fresh/c'].map((path) => [
@@ -174,6 +215,42 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     }
     const chunked = await viaProxy(harness.proxyPort, url('/chunked/eicar.com'));
     assert.equal(chunked.status, 403, 'a body without Content-Length is held and scanned too');
+  });
+
+  test('antivirus - EICAR in encodings clamd cannot read (br, zstd, deflate, raw deflate, gzip+br) is decoded for the scan and blocked', async () => {
+    for (const path of [
+      '/encoded/br',
+      '/encoded/zstd',
+      '/encoded/deflate',
+      '/encoded/deflate-raw',
+      '/encoded/gzip-br',
+    ]) {
+      const reply = await viaProxy(harness.proxyPort, url(path));
+      assert.equal(reply.status, 403, `${path}: ${reply.body.toString()}`);
+      assert.match(reply.body.toString(), /Moat\.Test\.EICAR-Body\.UNOFFICIAL/, path);
+    }
+    const unknown = await viaProxy(harness.proxyPort, url('/encoded/compress'));
+    assert.equal(unknown.status, 403, 'an encoding the scanner cannot read is not delivered unscanned');
+    assert.match(unknown.body.toString(), /content encoding "compress" cannot be scanned/);
+    const bomb = await viaProxy(harness.proxyPort, url('/encoded/br-bomb'));
+    assert.equal(
+      bomb.status,
+      200,
+      'a 64 MiB expansion is over maxScanSize (16 MiB): overSizeAction allow, recorded',
+    );
+    await eventually(
+      () => harness.events.find((e) => e.action === 'unscanned' && e.traceId === bomb.traceId),
+      'the unscanned event for the bomb',
+    );
+  });
+
+  test('antivirus - a Range request is fetched whole for the scan: the first bytes of EICAR cannot slip through', async () => {
+    const reply = await viaProxy(harness.proxyPort, url('/ranged/eicar.com'), {
+      headers: { range: 'bytes=0-20' },
+    });
+    assert.equal(reply.status, 403);
+    const seen = origin.requests.filter((r) => r.url === '/ranged/eicar.com').at(-1);
+    assert.equal(seen?.headers.range, undefined, 'the proxy asked the origin for the whole file');
   });
 
   test('antivirus - a blocked download is an events.av.blocked event from the proxy and an events.av.infected event from the worker, in one trace', async () => {

@@ -13,6 +13,7 @@ import type { ProxyMetrics } from '../observe/metrics.js';
 import type { Decision } from '../pipeline.js';
 import type { Antivirus } from '../policy/compile.js';
 import { extensionsOf, mimeMatches, type Verdict } from '../policy/decide.js';
+import { DecodedTooLargeError, scannableBytes, UndecodableBodyError } from './content.js';
 
 /** What is known about a body before it is read. */
 export interface ScanSubject {
@@ -58,10 +59,19 @@ export class AntivirusStage {
   async check(
     ex: Exchange,
     av: Antivirus,
-    content: Buffer,
+    body: Buffer,
     direction: ScanDirection,
     decision: Decision,
+    contentEncoding?: string,
   ): Promise<Verdict | undefined> {
+    let content: Buffer;
+    try {
+      content = await scannableBytes(body, contentEncoding, av.maxScanSize);
+    } catch (err) {
+      if (err instanceof DecodedTooLargeError) return this.overSize(ex, av, undefined, direction, decision);
+      if (!(err instanceof UndecodableBodyError)) throw err;
+      return this.noVerdict(ex, av, direction, decision, err.message, body.length);
+    }
     const verdict: ScanVerdict = this.deps.scanner
       ? await this.deps.scanner.scan({
           content,
@@ -99,21 +109,35 @@ export class AntivirusStage {
         decision,
       );
     }
-    const reason = verdict.reason ?? 'no verdict';
+    return this.noVerdict(ex, av, direction, decision, verdict.reason ?? 'no verdict', content.length, true);
+  }
+
+  /** No verdict (scanners unavailable, or content that cannot be scanned): the profile's fail mode decides. */
+  private noVerdict(
+    ex: Exchange,
+    av: Antivirus,
+    direction: ScanDirection,
+    decision: Decision,
+    reason: string,
+    bytes: number,
+    scannerFault = false,
+  ): Verdict | undefined {
     if (av.failMode === 'open') {
-      this.unscanned(ex, av, direction, `fail-open: ${reason}`, content.length);
+      this.unscanned(ex, av, direction, `fail-open: ${reason}`, bytes);
       return undefined;
     }
-    this.alert(reason);
-    this.deps.metrics.avUnavailable.inc();
+    if (scannerFault) {
+      this.alert(reason);
+      this.deps.metrics.avUnavailable.inc();
+    }
     return withContext(
       {
         action: 'block',
         engine: 'antivirus',
-        tag: 'AV_SCANNER_UNAVAILABLE',
-        status: 503,
+        tag: scannerFault ? 'AV_SCANNER_UNAVAILABLE' : 'AV_SCAN_IMPOSSIBLE',
+        status: scannerFault ? 503 : 403,
         profile: av.profile,
-        reason: `The ${direction === 'upload' ? 'upload' : 'file'} could not be scanned for viruses (${reason}), and antivirus profile "${av.profile}" blocks what it cannot scan. Try again later; if it persists, tell your administrator the scanners are unavailable.`,
+        reason: `The ${direction === 'upload' ? 'upload' : 'file'} could not be scanned for viruses (${reason}), and antivirus profile "${av.profile}" blocks what it cannot scan.${scannerFault ? ' Try again later; if it persists, tell your administrator the scanners are unavailable.' : ''}`,
       },
       decision,
     );

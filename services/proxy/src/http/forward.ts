@@ -335,7 +335,7 @@ async function relay(
   if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
   if (scanUpload && av && body) {
     const blocked = Buffer.isBuffer(body)
-      ? await deps.antivirus.check(ex, av, body, 'upload', decision)
+      ? await deps.antivirus.check(ex, av, body, 'upload', decision, req.headers['content-encoding'])
       : deps.antivirus.overSize(
           ex,
           av,
@@ -355,6 +355,12 @@ async function relay(
   const headers = withVia(endToEndHeaders(req.headers), req.httpVersion, deps.config.visibleHostname);
   // the Host the target was decided on, never the client's own (RFC 9112 §3.2.2 for absolute-form)
   headers.host = formatAuthority(target.host, target.port, target.scheme);
+  if (av?.scanDownloads) {
+    // a file fetched in pieces would be scanned in pieces (a signature split across two ranges
+    // matches in neither): downloads the antivirus scans are always fetched whole
+    delete headers.range;
+    delete headers['if-range'];
+  }
   const span = startSpan(
     `${req.method}`,
     {

@@ -223,7 +223,8 @@ export class ResponseRelay {
     const body =
       scan.chunks.length === 1 ? (scan.chunks[0] as Buffer) : Buffer.concat(scan.chunks, scan.size);
     scan.chunks = [];
-    ex.deps.antivirus.check(ex, av, body, 'download', opts.decision).then(
+    const encoding = headerValue(scan.headers['content-encoding']);
+    ex.deps.antivirus.check(ex, av, body, 'download', opts.decision, encoding).then(
       (blocked) => {
         if (this.finished) return;
         this.scan = undefined;

@@ -1,0 +1,61 @@
+/**
+ * What the scanner must see of a body: clamd unpacks gzip itself, but not brotli, zstd or a raw
+ * zlib stream, and a client decodes all of them. A body in such an encoding is decoded here, with the
+ * decoded size capped (a small compressed body can expand enormously), and the decoded bytes are what
+ * gets scanned; the client still receives the body exactly as the server sent it.
+ */
+import { brotliDecompress, gunzip, inflate, inflateRaw, zstdDecompress } from 'node:zlib';
+
+export class UndecodableBodyError extends Error {
+  override name = 'UndecodableBodyError';
+}
+
+export class DecodedTooLargeError extends Error {
+  override name = 'DecodedTooLargeError';
+}
+
+type Decoder = (
+  input: Buffer,
+  opts: { maxOutputLength: number },
+  cb: (err: Error | null, out: Buffer) => void,
+) => void;
+
+const DECODERS: Record<string, Decoder> = {
+  gzip: gunzip,
+  br: brotliDecompress,
+  zstd: zstdDecompress as unknown as Decoder,
+  deflate: (input, opts, cb) =>
+    // "deflate" is zlib-wrapped by the RFC, raw in some servers: try both
+    inflate(input, opts, (err, out) => (err ? inflateRaw(input, opts, cb) : cb(null, out))),
+};
+
+/** The bytes to scan for a body sent with `contentEncoding`; throws for unknown or broken encodings. */
+export async function scannableBytes(
+  body: Buffer,
+  contentEncoding: string | undefined,
+  maxDecodedBytes: number,
+): Promise<Buffer> {
+  const codings = (contentEncoding ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => c && c !== 'identity');
+  // clamd unpacks one gzip layer itself
+  if (codings.length === 0 || (codings.length === 1 && (codings[0] === 'gzip' || codings[0] === 'x-gzip')))
+    return body;
+  let bytes = body;
+  // codings are listed in the order they were applied: undo them from the last
+  for (const coding of codings.reverse()) {
+    const decode = DECODERS[coding === 'x-gzip' ? 'gzip' : coding];
+    if (!decode) throw new UndecodableBodyError(`the content encoding "${coding}" cannot be scanned`);
+    bytes = await new Promise<Buffer>((resolve, reject) =>
+      decode(bytes, { maxOutputLength: maxDecodedBytes }, (err, out) => {
+        if (!err) return resolve(out);
+        if (err instanceof RangeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+          return reject(new DecodedTooLargeError(`decoded, the body exceeds ${maxDecodedBytes} bytes`));
+        reject(new UndecodableBodyError(`the ${coding}-encoded body is corrupt: ${err.message}`));
+      }),
+    );
+  }
+  return bytes;
+}
