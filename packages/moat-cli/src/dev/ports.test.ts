@@ -24,7 +24,8 @@ test('dev ports - a base port allocates every port in sequence, without collisio
   assert.deepEqual(ports.services.firewall, { http: 30009 });
   assert.deepEqual(ports.services.qos, { http: 30012 });
   assert.deepEqual(ports.services['tls-mediation'], { http: 30015, grpc: 30016, ca: 30017 });
-  assert.deepEqual(ports.services.fake, { http: 30018 });
+  assert.deepEqual(ports.services['av-scanner'], { http: 30018, clamd: 30019 });
+  assert.deepEqual(ports.services.fake, { http: 30021 });
   const numbers = allPorts(ports).map((p) => p.port);
   assert.equal(new Set(numbers).size, numbers.length);
 });
