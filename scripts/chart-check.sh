@@ -21,7 +21,15 @@ Checks the Helm chart (default charts/moat) without a cluster:
      Deployment, client.key only in the proxy and tls-mediation's test pod,
      always through items; the generated certificates name the Service and
      chain to their CA; grpcTls off leaves no Secret, mount or *_FILE variable
-  5. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
+  5. av-scanner: rendered with the defaults, with KEDA (keda.enabled and a fake
+     keda.sh/v1alpha1 via --api-versions), with signatures.source=test and
+     disabled: the worker, clamd and freshclam containers (or the test
+     database's init container and no freshclam); clamd's socket volume
+     mounted by the worker (read-only) and clamd only, by nothing else in the
+     release; the CPU HPA or KEDA's ScaledObject (nats-jetstream on
+     MOAT_SCAN/av-scanner), never both; the rendered clamd.conf and
+     freshclam.conf parse with clamconf (when installed)
+  6. negative cases: typo'd keys, bad enums and `latest` tags are rejected by
      values.schema.json; contradictory values trip templates/validate.yaml
 
 Prints one line per check and exits non-zero if any failed.
@@ -359,7 +367,284 @@ grpc_tls_isolation() {
 
 check "tls-mediation gRPC mTLS: server.key only in its Deployment, client.key only in the proxy and the test; certificates valid" grpc_tls_isolation
 
-# --- 5. negative cases ------------------------------------------------------------------
+# --- 5. av-scanner: its pod, its scaling, its clamd -------------------------------------------
+
+# av_scanner_checks MODES FILE... — the av-scanner resources in every rendered FILE (release `moat`,
+# namespace `moat`); MODES is a comma list of default, keda, test, off. Always: clamd's socket volume (clamd-socket, /run/clamav) is mounted by the
+# worker (read-only) and clamd (read-write) and by nothing else in the release — not freshclam, not
+# the init container, not any other pod; the signature volume is read-only in the worker and clamd;
+# the worker's ConfigMap points at the socket and the database; clamd runs with the ConfigMap's
+# clamd.conf (renderClamdConfig's settings) and its probes are clamdscan --ping through that
+# config; no API token. default: the freshclam init container and sidecar (freshclam.conf
+# without NotifyClamd), the CPU HPA and no ScaledObject, mirror egress. keda: a ScaledObject
+# (nats-jetstream on MOAT_SCAN/av-scanner, account $G, the bundled NATS's monitoring endpoint, and
+# cpu) and no av-scanner HPA; NATS admits the KEDA operator to its monitoring port. test: the
+# test-signatures init container, no freshclam anywhere, the signature age limit at 8760 h, no
+# mirror egress. off: no av-scanner resource at all, and control does not expect its status.
+av_scanner_checks() {
+  node - "$@" <<'EOF'
+const fs = require("node:fs");
+const [mode, ...files] = process.argv.slice(2);
+const modes = new Set(mode.split(","));
+
+// A YAML reader for what `helm template` prints: block mappings and sequences, quoted and plain
+// scalars, flow sequences of scalars, block scalars (| and |-); comments on their own lines.
+function parseYaml(text) {
+  const lines = text.split("\n");
+  let i = 0;
+  const indentOf = (l) => l.search(/\S/);
+  const skip = () => { while (i < lines.length && (/^\s*$/.test(lines[i]) || /^\s*#/.test(lines[i]))) i++; };
+  const scalar = (s) => {
+    s = s.trim();
+    if (s === "" || s === "~" || s === "null") return null;
+    if (s.startsWith('"')) return JSON.parse(s);
+    if (s.startsWith("'")) return s.slice(1, -1).replace(/''/g, "'");
+    if (s.startsWith("[")) {
+      try { return JSON.parse(s); } catch { return s.slice(1, -1).split(",").map((x) => scalar(x)).filter((x) => x !== null); }
+    }
+    if (s === "{}") return {};
+    if (s === "true" || s === "false") return s === "true";
+    if (/^-?[0-9]+(\.[0-9]+)?$/.test(s)) return Number(s);
+    return s;
+  };
+  const block = (indent, keep) => {
+    const out = [];
+    let base = -1;
+    while (i < lines.length && (/^\s*$/.test(lines[i]) || indentOf(lines[i]) > indent)) {
+      if (base < 0 && !/^\s*$/.test(lines[i])) base = indentOf(lines[i]);
+      out.push(lines[i].slice(Math.max(base, 0)));
+      i++;
+    }
+    while (out.length && out.at(-1).trim() === "") out.pop();
+    return out.join("\n") + (keep ? "\n" : "");
+  };
+  function node(indent) {
+    skip();
+    if (i >= lines.length) return null;
+    const ind = indentOf(lines[i]);
+    if (ind < indent) return null;
+    return /^\s*- |^\s*-$/.test(lines[i]) ? seq(ind) : map(ind);
+  }
+  function value(rest, ind) {
+    if (rest === "|" || rest === "|-") return block(ind, rest === "|");
+    if (rest !== "") return scalar(rest);
+    skip();
+    if (i >= lines.length) return null;
+    const next = indentOf(lines[i]);
+    if (next > ind) return node(next);
+    if (next === ind && /^\s*-( |$)/.test(lines[i])) return seq(ind);
+    return null;
+  }
+  function map(ind) {
+    const m = {};
+    for (skip(); i < lines.length && indentOf(lines[i]) === ind && !/^\s*-( |$)/.test(lines[i]); skip()) {
+      const kv = lines[i].match(/^\s*("[^"]*"|[^:]+?):(?:\s+(.*)|\s*)$/);
+      if (!kv) throw new Error(`cannot read line ${i + 1}: ${lines[i]}`);
+      i++;
+      m[scalar(kv[1])] = value((kv[2] ?? "").trim(), ind);
+    }
+    return m;
+  }
+  function seq(ind) {
+    const s = [];
+    for (skip(); i < lines.length && indentOf(lines[i]) === ind && /^\s*-( |$)/.test(lines[i]); skip()) {
+      const rest = lines[i].slice(ind + 1).trim();
+      if (rest === "") { i++; s.push(node(ind + 1)); }
+      else if (/^("[^"]*"|[^"'\[{][^:]*?):(\s|$)/.test(rest)) { lines[i] = " ".repeat(ind + 2) + rest; s.push(map(ind + 2)); }
+      else { i++; s.push(scalar(rest)); }
+    }
+    return s;
+  }
+  return node(0);
+}
+
+const problems = [];
+for (const file of files) {
+  const f = file.replace(/.*\//, "");
+  const bad = (msg) => problems.push(`${f}: ${msg}`);
+  const docs = fs.readFileSync(file, "utf8").split(/^---\s*$/m).map((d) => parseYaml(d)).filter((d) => d && d.kind);
+  const find = (kind, name) => docs.find((d) => d.kind === kind && d.metadata?.name === name);
+  const av = docs.filter((d) => d.metadata?.labels?.["app.kubernetes.io/component"] === "av-scanner");
+  const expected = find("ConfigMap", "moat-control")?.data?.MOAT_CONTROL_EXPECTED_SERVICES ?? "";
+  if (modes.has("off")) {
+    if (av.length) bad(`av-scanner disabled, yet ${av.map((d) => `${d.kind}/${d.metadata.name}`).join(", ")}`);
+    if (expected.split(",").includes("av-scanner")) bad(`control expects av-scanner's status: ${expected}`);
+    continue;
+  }
+  if (!expected.split(",").includes("av-scanner")) bad(`control does not expect av-scanner's status: ${expected}`);
+  const dep = find("Deployment", "moat-av-scanner");
+  if (!dep) { bad("no Deployment/moat-av-scanner"); continue; }
+  const pod = dep.spec.template.spec;
+  const names = (list) => (list ?? []).map((c) => c.name).join(",");
+  const byName = Object.fromEntries([...(pod.initContainers ?? []), ...pod.containers].map((c) => [c.name, c]));
+  const wantContainers = modes.has("test") ? "av-scanner,clamd" : "av-scanner,clamd,freshclam";
+  const wantInit = modes.has("test") ? "test-signatures" : "freshclam-init";
+  if (names(pod.containers) !== wantContainers) bad(`containers ${names(pod.containers)}, not ${wantContainers}`);
+  if (names(pod.initContainers) !== wantInit) bad(`init containers ${names(pod.initContainers)}, not ${wantInit}`);
+  if (pod.automountServiceAccountToken !== false) bad("the pod mounts an API token");
+  const sa = find("ServiceAccount", "moat-av-scanner");
+  if (!sa || sa.automountServiceAccountToken !== false) bad("ServiceAccount/moat-av-scanner missing or mounting its token");
+
+  // The volumes: socket and signatures.
+  const vol = (name) => (pod.volumes ?? []).find((v) => v.name === name);
+  if (!vol("clamd-socket")?.emptyDir) bad("no emptyDir clamd-socket");
+  if (!vol("signatures")?.emptyDir) bad("no emptyDir signatures");
+  const mount = (c, v) => (c?.volumeMounts ?? []).find((m) => m.name === v);
+  const socketUsers = Object.values(byName).filter((c) => mount(c, "clamd-socket")).map((c) => c.name).sort().join(",");
+  if (socketUsers !== "av-scanner,clamd") bad(`clamd-socket is mounted by ${socketUsers || "nothing"}, not exactly av-scanner and clamd`);
+  for (const [c, ro] of [["av-scanner", true], ["clamd", false]]) {
+    const m = mount(byName[c], "clamd-socket");
+    if (m && (m.mountPath !== "/run/clamav" || (m.readOnly === true) !== ro))
+      bad(`${c} mounts clamd-socket at ${m.mountPath}${m.readOnly ? " read-only" : ""}, not /run/clamav${ro ? " read-only" : " read-write"}`);
+  }
+  for (const c of Object.values(byName)) {
+    const m = mount(c, "signatures");
+    if (!m) { bad(`${c.name} does not mount the signatures`); continue; }
+    const ro = ["av-scanner", "clamd"].includes(c.name);
+    if (m.mountPath !== "/var/lib/clamav" || (m.readOnly === true) !== ro)
+      bad(`${c.name} mounts signatures at ${m.mountPath}${m.readOnly ? " read-only" : ""}, not /var/lib/clamav${ro ? " read-only" : " read-write"}`);
+  }
+  // Nothing else in the release reaches clamd's socket.
+  for (const d of docs) {
+    if (d === dep) continue;
+    const spec = d.kind === "Pod" ? d.spec : d.spec?.template?.spec;
+    if (!spec) continue;
+    const all = [...(spec.initContainers ?? []), ...(spec.containers ?? [])];
+    if ((spec.volumes ?? []).some((v) => v.name === "clamd-socket") || all.some((c) => (c.volumeMounts ?? []).some((m) => m.mountPath === "/run/clamav")))
+      bad(`${d.kind}/${d.metadata.name} reaches clamd's socket`);
+  }
+
+  // The worker's wiring and clamd's.
+  const env = find("ConfigMap", "moat-av-scanner")?.data ?? {};
+  const wantEnv = { MOAT_AV_SCANNER_CLAMD_ADDRESS: "/run/clamav/clamd.ctl", MOAT_AV_SCANNER_SIGNATURE_DIR: "/var/lib/clamav",
+    MOAT_AV_SCANNER_HTTP_PORT: "9407", ...(modes.has("test") ? { MOAT_AV_SCANNER_MAX_SIGNATURE_AGE_HOURS: "8760" } : {}) };
+  for (const [k, v] of Object.entries(wantEnv)) if (env[k] !== v) bad(`${k} is ${env[k]}, not ${v}`);
+  const conf = find("ConfigMap", "moat-av-scanner-clamav")?.data ?? {};
+  const clamd = conf["clamd.conf"] ?? "";
+  for (const line of ["Foreground yes", "DatabaseDirectory /var/lib/clamav", "LocalSocket /run/clamav/clamd.ctl", "LocalSocketMode 660",
+    "AlertExceedsMax yes", "ConcurrentDatabaseReload yes", "TemporaryDirectory /tmp"])
+    if (!clamd.split("\n").includes(line)) bad(`clamd.conf lacks "${line}"`);
+  for (const key of ["StreamMaxLength", "MaxScanSize", "MaxFileSize", "MaxThreads", "SelfCheck"])
+    if (!new RegExp(`^${key} [0-9]+$`, "m").test(clamd)) bad(`clamd.conf lacks ${key}`);
+  const c = byName.clamd;
+  if (c.command?.join(" ") !== "clamd --config-file=/etc/moat/clamav/clamd.conf") bad(`clamd runs ${c.command?.join(" ")}`);
+  if (mount(c, "clamd-config")?.mountPath !== "/etc/moat/clamav") bad("clamd does not mount its clamd.conf at /etc/moat/clamav");
+  for (const p of ["startupProbe", "livenessProbe", "readinessProbe"])
+    if (c[p]?.exec?.command?.join(" ") !== "clamdscan --config-file=/etc/moat/clamav/clamd.conf --ping 1") bad(`clamd's ${p} is not clamdscan --ping`);
+  for (const [p, path] of [["livenessProbe", "/healthz"], ["readinessProbe", "/readyz"]])
+    if (byName["av-scanner"][p]?.httpGet?.path !== path) bad(`the worker's ${p} is not GET ${path}`);
+  const egressPorts = (find("NetworkPolicy", "moat-av-scanner")?.spec?.egress ?? []).flatMap((r) => (r.ports ?? []).map((p) => p.port));
+  if (modes.has("test")) {
+    if ("freshclam.conf" in conf) bad("freshclam.conf rendered with signatures.source=test");
+    if (egressPorts.includes(443)) bad("mirror egress (443) with signatures.source=test");
+    const init = byName["test-signatures"];
+    if (init?.command?.join(" ") !== "node dist/test-signatures-main.js /var/lib/clamav") bad(`test-signatures runs ${init?.command?.join(" ")}`);
+  } else {
+    const fc = conf["freshclam.conf"] ?? "";
+    if (!/^DatabaseDirectory \/var\/lib\/clamav$/m.test(fc)) bad("freshclam.conf lacks DatabaseDirectory /var/lib/clamav");
+    if (!/^(DatabaseMirror|PrivateMirror) \S+$/m.test(fc)) bad("freshclam.conf names no mirror");
+    if (/^NotifyClamd/m.test(fc)) bad("freshclam.conf has NotifyClamd (freshclam has no socket)");
+    if (!byName.freshclam?.command?.includes("--daemon")) bad("the freshclam sidecar is not a daemon");
+    if (byName["freshclam-init"]?.command?.includes("--daemon")) bad("freshclam-init would never exit (--daemon)");
+    if (!(egressPorts.includes(443) && egressPorts.includes(80))) bad(`no mirror egress on 443 and 80 (${egressPorts.join(", ")})`);
+  }
+
+  // Scaling: the CPU HPA, or KEDA's ScaledObject, never both.
+  const hpa = find("HorizontalPodAutoscaler", "moat-av-scanner");
+  const so = find("ScaledObject", "moat-av-scanner");
+  if (modes.has("keda")) {
+    if (hpa) bad("an HPA beside KEDA's ScaledObject");
+    if (!so) { bad("no ScaledObject/moat-av-scanner"); continue; }
+    if (so.apiVersion !== "keda.sh/v1alpha1") bad(`ScaledObject apiVersion ${so.apiVersion}`);
+    if (so.spec.scaleTargetRef?.name !== "moat-av-scanner") bad("the ScaledObject scales something else");
+    const nats = so.spec.triggers?.find((t) => t.type === "nats-jetstream")?.metadata ?? {};
+    const want = { natsServerMonitoringEndpoint: "moat-nats-headless.moat.svc:8222", account: "$G", stream: "MOAT_SCAN", consumer: "av-scanner" };
+    for (const [k, v] of Object.entries(want)) if (nats[k] !== v) bad(`nats-jetstream trigger ${k} is ${nats[k]}, not ${v}`);
+    if (!/^[0-9]+$/.test(String(nats.lagThreshold))) bad("nats-jetstream trigger has no lagThreshold");
+    if (!so.spec.triggers?.some((t) => t.type === "cpu")) bad("no cpu trigger");
+    if ("replicas" in dep.spec) bad("the Deployment sets replicas under KEDA");
+    const natsNp = find("NetworkPolicy", "moat-nats");
+    if (natsNp && !natsNp.spec.ingress.some((r) => r.ports?.some((p) => p.port === "monitor")))
+      bad("NATS does not admit the KEDA operator to its monitoring port");
+  } else {
+    if (so) bad(`a ScaledObject in mode ${mode}`);
+    if (!hpa) bad("no HorizontalPodAutoscaler/moat-av-scanner");
+    else if (hpa.spec.metrics?.[0]?.resource?.name !== "cpu") bad("the HPA does not scale on CPU");
+    if (find("NetworkPolicy", "moat-nats")?.spec.ingress.some((r) => r.ports?.some((p) => p.port === "monitor")))
+      bad("NATS admits the monitoring port without KEDA");
+  }
+}
+if (problems.length) { console.log(problems.join("\n")); process.exit(1); }
+EOF
+}
+
+# av_scanner_render NAME HELM-ARGS... — helm template (release moat, namespace moat, tests on) into $WORK/av-NAME.yaml.
+av_scanner_render() {
+  local name="$1"
+  shift
+  helm template moat "$CHART" --namespace moat --kube-version "$KUBE_VERSION" --set tests.enabled=true "$@" \
+    >"$WORK/av-$name.yaml"
+}
+
+av_scanner_default() {
+  av_scanner_render default &&
+    av_scanner_render default-gateway -f "$CHART/ci/gateway-agents-values.yaml" &&
+    av_scanner_render keda-without-api --set avScanner.autoscaling.keda.enabled=true &&
+    av_scanner_checks default "$WORK/av-default.yaml" "$WORK/av-default-gateway.yaml" "$WORK/av-keda-without-api.yaml"
+}
+av_scanner_keda() {
+  av_scanner_render keda --api-versions keda.sh/v1alpha1 --set avScanner.autoscaling.keda.enabled=true &&
+    av_scanner_checks keda "$WORK/av-keda.yaml"
+}
+av_scanner_test() {
+  av_scanner_render test --set avScanner.signatures.source=test &&
+    av_scanner_render test-keda --api-versions keda.sh/v1alpha1 --set avScanner.signatures.source=test \
+      --set avScanner.autoscaling.keda.enabled=true &&
+    av_scanner_checks test "$WORK/av-test.yaml" && av_scanner_checks test,keda "$WORK/av-test-keda.yaml"
+}
+av_scanner_off() {
+  av_scanner_render off --set avScanner.enabled=false --api-versions keda.sh/v1alpha1 &&
+    av_scanner_checks off "$WORK/av-off.yaml"
+}
+
+# clamav_config_parses N HELM-ARGS... — render the av-scanner ClamAV ConfigMap with HELM-ARGS; its
+# clamd.conf and freshclam.conf must parse with ClamAV's own clamconf, without errors or warnings.
+clamav_config_parses() {
+  local dir="$WORK/clamav-$1" key
+  shift
+  mkdir -p "$dir"
+  helm template moat "$CHART" --kube-version "$KUBE_VERSION" "$@" \
+    --show-only templates/av-scanner/clamav-configmap.yaml >"$dir/configmap.yaml" || return 1
+  for key in clamd.conf freshclam.conf; do
+    awk -v key="$key" '$0 == "  " key ": |" { on = 1; next } on && /^    / { print substr($0, 5); next } on { exit }' \
+      "$dir/configmap.yaml" >"$dir/$key"
+    [[ -s "$dir/$key" ]] || { echo "no $key in the rendered ConfigMap ($*)"; return 1; }
+  done
+  clamconf -c "$dir" >"$dir/clamconf.out" 2>&1 || { cat "$dir/clamconf.out"; return 1; }
+  if grep -E 'ERROR|WARNING' "$dir/clamconf.out"; then echo "(helm args: $*)"; return 1; fi
+}
+
+# clamav_configs — the defaults, and private mirrors with extra lines and no concurrent reload, as the
+# clamconf of the machine reads them (Debian bookworm's ClamAV: the version the image installs).
+clamav_configs() {
+  clamav_config_parses defaults &&
+    clamav_config_parses options --set "avScanner.freshclam.privateMirrors={https://clamav-mirror.example.internal}" \
+      --set "avScanner.freshclam.extraConfig=HTTPProxyServer proxy.example.internal" \
+      --set "avScanner.clamd.extraConfig=MaxRecursion 10" --set avScanner.clamd.concurrentDatabaseReload=false \
+      --set avScanner.freshclam.testDatabases=true --set avScanner.clamd.streamMaxLength=1023Mi
+}
+
+check "av-scanner defaults: worker + clamd + freshclam; socket volume only in the worker (read-only) and clamd; CPU HPA, no ScaledObject (also keda.enabled without the KEDA API)" av_scanner_default
+check "av-scanner with KEDA (--api-versions keda.sh/v1alpha1): ScaledObject (nats-jetstream MOAT_SCAN/av-scanner, \$G, cpu), no HPA, NATS monitoring port admits KEDA" av_scanner_keda
+check "av-scanner signatures.source=test: test-signatures init container, no freshclam container or config, age limit 8760 h, no mirror egress" av_scanner_test
+check "av-scanner disabled: no av-scanner resource, control does not expect it" av_scanner_off
+if command -v clamconf >/dev/null; then
+  check "av-scanner: clamd.conf and freshclam.conf parse with clamconf ($(clamconf --version 2>/dev/null | head -1))" clamav_configs
+else
+  pass "av-scanner: clamd.conf and freshclam.conf with clamconf: skipped (no clamconf: apt-get install clamav)"
+fi
+
+# --- 6. negative cases ------------------------------------------------------------------
 
 expect_rejected "schema rejects a typo'd key (control.replicaz)" \
   "additional properties 'replicaz' not allowed" --set control.replicaz=2
@@ -474,6 +759,36 @@ expect_rejected "validate.yaml: grpcTls.existingSecret while grpcTls is off" \
 expect_rejected "validate.yaml: the kubelet's gRPC probe against the mutual TLS port" \
   "tlsMediation.probes.kind=grpc: the kubelet's native gRPC probe speaks plaintext only" \
   --set tlsMediation.probes.kind=grpc
+
+# av-scanner.
+expect_rejected "schema rejects a typo'd key under avScanner (avScanner.replicaz)" \
+  "at '/avScanner': additional properties 'replicaz' not allowed" --set avScanner.replicaz=2
+expect_rejected "schema rejects an unknown signature source (avScanner.signatures.source=clamav)" \
+  "/avScanner/signatures/source" --set avScanner.signatures.source=clamav
+expect_rejected "schema rejects a stream limit without a binary unit (avScanner.clamd.streamMaxLength=64MB)" \
+  "/avScanner/clamd/streamMaxLength" --set avScanner.clamd.streamMaxLength=64MB
+expect_rejected "schema rejects a concurrency the worker refuses (avScanner.concurrency=100)" \
+  "/avScanner/concurrency" --set avScanner.concurrency=100
+expect_rejected "schema rejects a NATS monitoring endpoint with a scheme" \
+  "/avScanner/autoscaling/keda/natsMonitoringEndpoint" \
+  --set avScanner.autoscaling.keda.natsMonitoringEndpoint=http://nats:8222
+expect_rejected "validate.yaml: KEDA without autoscaling" \
+  "avScanner.autoscaling.keda.enabled=true needs avScanner.autoscaling.enabled=true" \
+  --set avScanner.autoscaling.enabled=false --set avScanner.autoscaling.keda.enabled=true
+expect_rejected "validate.yaml: av-scanner autoscaling min > max" \
+  "avScanner.autoscaling: minReplicas \(5\) is greater than maxReplicas \(4\)" --set avScanner.autoscaling.minReplicas=5
+expect_rejected "validate.yaml: av-scanner autoscaling with a container without a CPU request (clamd)" \
+  "set avScanner.clamd.resources.requests.cpu" --set avScanner.clamd.resources.requests.cpu=null
+expect_rejected "validate.yaml: KEDA with an external NATS and no monitoring endpoint" \
+  "with an external NATS, set avScanner.autoscaling.keda.natsMonitoringEndpoint" \
+  --set nats.enabled=false --set nats.external.url=nats://nats.example:4222 --set avScanner.autoscaling.keda.enabled=true
+expect_rejected "validate.yaml: clamd stream limit over 1023Mi" \
+  "avScanner.clamd.streamMaxLength \(2Gi\) is over 1023Mi" --set avScanner.clamd.streamMaxLength=2Gi
+expect_rejected "validate.yaml: freshclam without a mirror" \
+  "avScanner.freshclam: no mirror" --set "avScanner.freshclam.databaseMirrors=null"
+expect_rejected "validate.yaml: clamd's stop delay as long as the grace period" \
+  "avScanner.clamd.stopDelaySeconds \(30\) must be less than avScanner.terminationGracePeriodSeconds \(30\)" \
+  --set avScanner.clamd.stopDelaySeconds=30
 
 echo "$PASSED passed, $FAILED failed"
 ((FAILED == 0))

@@ -19,7 +19,9 @@ Commands:
                        loopback: health endpoints, the chart's helm test script,
                        clean SIGTERM exit (control, proxy, tls-mediation);
                        the gateway agents (firewall, qos) also run their
-                       kernel tools in a private network namespace
+                       kernel tools in a private network namespace;
+                       av-scanner runs with clamd from its own image (the
+                       chart's clamd.conf and test database; needs helm)
   tag SERVICE          print the image reference `build` gives SERVICE
   save SERVICE...      write the images as a docker-archive to stdout, e.g.
                        scripts/images.sh save control | k3s ctr images import -
@@ -70,12 +72,16 @@ STEPS=4
 CLEANUP_DIRS=()
 CLEANUP_PIDS=()
 CLEANUP_CONTAINERS=()
+# Directories whose contents belong to ids of the build user's user namespace (a container's uid
+# 10001): removed from inside it, which also works when this script does not run as root.
+CLEANUP_USERNS_DIRS=()
 PODMAN_READY=0
 
 cleanup() {
   local rc=$? c p d
   set +e
   for c in "${CLEANUP_CONTAINERS[@]}"; do moat_podman rm -f -t 5 "$c" >/dev/null 2>&1; done
+  for d in "${CLEANUP_USERNS_DIRS[@]}"; do moat_podman unshare rm -rf "$d" >/dev/null 2>&1 || rm -rf "$d"; done
   for p in "${CLEANUP_PIDS[@]}"; do
     kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
   done
@@ -439,12 +445,16 @@ SMOKE_TEST_ENV=()
 # chart's `helm test` script.
 SMOKE_RUN_ARGS=()
 SMOKE_TEST_SCRIPT=
+# A function smoke_run calls in step 3 once /healthz answers and before it waits for /readyz: a
+# service whose readiness depends on a companion container (av-scanner's clamd) checks that it is
+# not ready yet, then starts the companion.
+SMOKE_BEFORE_READY=
 
 # smoke_run SERVICE HTTP_PORT — the five steps, for SERVICE's built image:
 #   1 nats-server (JetStream) and redis-server on loopback
 #   2 the image rootless on the host network, read-only root, no capabilities,
 #     with the shared MOAT_* / OTEL_* variables and SMOKE_ENV
-#   3 /healthz and /readyz on 127.0.0.1:HTTP_PORT until 200 (30 s)
+#   3 /healthz and /readyz on 127.0.0.1:HTTP_PORT until 200 (30 s; SMOKE_BEFORE_READY runs between)
 #   4 the check script (the chart's charts/moat/files/test-SERVICE.mjs, or SMOKE_TEST_SCRIPT) inside the image with SMOKE_TEST_ENV
 #   5 SIGTERM: exit code 0 within 10 s
 smoke_run() {
@@ -486,6 +496,9 @@ smoke_run() {
   step 3 "GET /healthz and /readyz on 127.0.0.1:$http_port until 200 (30 s)"
   deadline=$((SECONDS + 30))
   for path in /healthz /readyz; do
+    if [[ $path == /readyz && -n "$SMOKE_BEFORE_READY" ]]; then
+      "$SMOKE_BEFORE_READY" "$name" "$http_port"
+    fi
     while code=$(http_status "http://127.0.0.1:$http_port$path") && [[ "$code" != 200 ]]; do
       running=$(moat_podman inspect --format '{{.State.Running}}' "$name" 2>/dev/null || echo false)
       if [[ "$running" != true ]] || ((SECONDS >= deadline)); then
@@ -615,6 +628,102 @@ smoke_qos() {
     tc class add dev moq-smoke parent 1: classid 1:10 htb rate 10mbit
     tc -s class show dev moq-smoke | grep -q "class htb 1:10"
     tc -V'
+}
+
+# av-scanner as the chart's pod runs it with avScanner.signatures.source=test: its image three times,
+# sharing the two directories the pod shares as emptyDirs (here host directories owned by the
+# containers' uid 10001). First the chart's init step writes the test database
+# into the signatures directory; then the worker (smoke_run) starts without clamd: /healthz must answer
+# while /readyz says 503 because clamd does not; then clamd starts from the same image with the
+# chart's own clamd.conf (rendered by helm), read-only database, its socket in the socket directory
+# (read-only in the worker, as in the chart), and /readyz must turn 200: clamd answers and the
+# worker's EICAR self-test passed. The chart's clamd probe (clamdscan --ping) must pass, the
+# chart's test script runs, and both the worker and clamd must exit 0 on SIGTERM.
+AV_CLAMD_CONF_DIR=
+AV_SOCKET_DIR=
+AV_SIGNATURES_DIR=
+AV_IMAGE=
+
+# av_clamd_conf DIR — the chart's clamd.conf (avScanner with the test database) into DIR/clamd.conf.
+av_clamd_conf() {
+  command -v helm >/dev/null || die "the av-scanner smoke renders the chart's clamd.conf: install helm"
+  helm template moat "$ROOT/charts/moat" --kube-version 1.31.0 --set avScanner.signatures.source=test \
+    --show-only templates/av-scanner/clamav-configmap.yaml |
+    awk '/^  clamd\.conf: \|/ { on = 1; next } on && /^    / { print substr($0, 5); next } on && /^    *$/ { print ""; next } on { exit }' \
+      >"$1/clamd.conf"
+  grep -q '^LocalSocket /run/clamav/clamd.ctl$' "$1/clamd.conf" || die "no clamd.conf in the chart's av-scanner ConfigMap"
+  chmod 0644 "$1/clamd.conf"
+}
+
+# smoke_av_scanner_clamd NAME HTTP_PORT — SMOKE_BEFORE_READY of av-scanner: /readyz must refuse
+# while clamd is away; then clamd starts and answers its own probe.
+smoke_av_scanner_clamd() {
+  local name="$1" port="$2" body code clamd="$1-clamd" deadline
+  body=$(curl -s -m 2 -w '\n%{http_code}' "http://127.0.0.1:$port/readyz" || true)
+  code=${body##*$'\n'}
+  [[ "$code" == 503 ]] || die "/readyz answered $code before clamd ran (want 503): ${body%$'\n'*}"
+  log "/readyz → 503 while clamd is away: $(printf '%s' "${body%$'\n'*}" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      try { console.log(JSON.parse(s).checks.clamd); } catch { console.log(s.trim()); } });')"
+  log "clamd from the same image (the chart's clamd.conf, read-only root and database, no network)"
+  CLEANUP_CONTAINERS+=("$clamd")
+  moat_podman run -d --name "$clamd" --network=none --pull=never \
+    --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,size=64m \
+    --cap-drop=ALL --security-opt=no-new-privileges \
+    -v "$AV_CLAMD_CONF_DIR:/etc/moat/clamav:ro" -v "$AV_SOCKET_DIR:/run/clamav" \
+    -v "$AV_SIGNATURES_DIR:/var/lib/clamav:ro" \
+    --entrypoint clamd "$AV_IMAGE" --config-file=/etc/moat/clamav/clamd.conf >/dev/null
+  # the chart's startup/liveness/readiness probe, run as the kubelet runs it
+  deadline=$((SECONDS + 20))
+  until moat_podman exec "$clamd" clamdscan --config-file=/etc/moat/clamav/clamd.conf --ping 1 >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)) || [[ "$(moat_podman inspect --format '{{.State.Running}}' "$clamd" 2>/dev/null)" != true ]]; then
+      moat_podman logs "$clamd" 2>&1 | tail -30 >&2
+      die "clamd did not answer clamdscan --ping"
+    fi
+    sleep 0.2
+  done
+  log "clamd answers the chart's probe (clamdscan --ping 1)"
+}
+
+smoke_av_scanner() {
+  local http_port t0 exit_code clamd
+  AV_IMAGE=$(built_ref av-scanner)
+  moat_podman_image_exists "$AV_IMAGE" || die "$AV_IMAGE not found: run scripts/images.sh build av-scanner first"
+  http_port=$(free_port)
+  AV_CLAMD_CONF_DIR=$(moat_stage_dir)
+  CLEANUP_DIRS+=("$AV_CLAMD_CONF_DIR")
+  av_clamd_conf "$AV_CLAMD_CONF_DIR"
+  moat_chown_build_user "$AV_CLAMD_CONF_DIR"
+  AV_SOCKET_DIR=$(moat_stage_dir)
+  AV_SIGNATURES_DIR=$(moat_stage_dir)
+  CLEANUP_USERNS_DIRS+=("$AV_SOCKET_DIR" "$AV_SIGNATURES_DIR")
+  # uid 10001 inside the build user's user namespace, as fsGroup makes an emptyDir writable
+  moat_podman unshare chown 10001:10001 "$AV_SOCKET_DIR" "$AV_SIGNATURES_DIR"
+  log "the test database into the signatures directory (the chart's test-signatures init container)"
+  moat_podman run --rm --network=none --pull=never --read-only --cap-drop=ALL \
+    --security-opt=no-new-privileges -v "$AV_SIGNATURES_DIR:/var/lib/clamav" \
+    --entrypoint node "$AV_IMAGE" dist/test-signatures-main.js /var/lib/clamav 2>&1 | sed 's/^/    /' >&2
+  # The image's other tools, as the chart's freshclam containers run them (no download here:
+  # traffic stays on loopback).
+  moat_podman run --rm --network=none --pull=never --read-only --cap-drop=ALL \
+    --security-opt=no-new-privileges --entrypoint freshclam "$AV_IMAGE" --version 2>&1 | sed 's/^/    /' >&2
+  SMOKE_ENV=("MOAT_AV_SCANNER_HTTP_PORT=$http_port" MOAT_AV_SCANNER_HTTP_HOST=127.0.0.1
+    MOAT_AV_SCANNER_CLAMD_ADDRESS=/run/clamav/clamd.ctl MOAT_AV_SCANNER_SIGNATURE_DIR=/var/lib/clamav
+    MOAT_AV_SCANNER_MAX_SIGNATURE_AGE_HOURS=8760)
+  SMOKE_RUN_ARGS=(-v "$AV_SOCKET_DIR:/run/clamav:ro" -v "$AV_SIGNATURES_DIR:/var/lib/clamav:ro")
+  SMOKE_TEST_ENV=("MOAT_TEST_HTTP_PORT=$http_port")
+  SMOKE_BEFORE_READY=smoke_av_scanner_clamd
+  smoke_run av-scanner "$http_port"
+  clamd="moat-smoke-av-scanner-$$-clamd"
+  t0=$(moat_now)
+  moat_podman stop -t 10 "$clamd" >/dev/null
+  exit_code=$(moat_podman inspect --format '{{.State.ExitCode}}' "$clamd")
+  if [[ "$exit_code" != 0 ]]; then
+    moat_podman logs "$clamd" 2>&1 | tail -30 >&2
+    die "clamd exited $exit_code on SIGTERM"
+  fi
+  log "clamd stopped cleanly in $(moat_elapsed "$t0")s"
+  log "smoke av-scanner with clamd: ok"
 }
 
 cmd_smoke() {

@@ -29,8 +29,8 @@ step "chart: helm lint and template"
 bash scripts/chart-check.sh
 
 step "images: rootless podman build and smoke test of the service images"
-bash scripts/images.sh build control proxy tls-mediation firewall qos
-for service in control proxy tls-mediation firewall qos; do bash scripts/images.sh smoke "$service"; done
+bash scripts/images.sh build control proxy tls-mediation firewall qos av-scanner
+for service in control proxy tls-mediation firewall qos av-scanner; do bash scripts/images.sh smoke "$service"; done
 
 passed=$(grep -oE 'ℹ pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
 failed=$(grep -oE 'ℹ fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')

@@ -92,7 +92,8 @@ ENV NODE_ENV=production \
     MOAT_SERVICE=${SERVICE} \
     MOAT_VERSION=${VERSION}
 # The Debian tools a service drives (package.json "moat": {"systemPackages": [...]}), e.g. nft,
-# conntrack and ulogd for the firewall, tc for qos; scripts/images.sh passes them. None for most.
+# conntrack and ulogd for the firewall, tc for qos, clamd and freshclam for av-scanner (whose pod
+# runs this image as its clamd and freshclam sidecars too); scripts/images.sh passes them. None for most.
 ARG SYSTEM_PACKAGES=
 RUN if [ -n "${SYSTEM_PACKAGES}" ]; then \
       apt-get update \

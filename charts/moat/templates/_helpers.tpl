@@ -193,6 +193,7 @@ Usage: {{ include "moat.expectedServices" $ }}
 {{- $enabled := list "control" }}
 {{- if .Values.proxy.enabled }}{{ $enabled = append $enabled "proxy" }}{{ end }}
 {{- if .Values.tlsMediation.enabled }}{{ $enabled = append $enabled "tls-mediation" }}{{ end }}
+{{- if .Values.avScanner.enabled }}{{ $enabled = append $enabled "av-scanner" }}{{ end }}
 {{- if .Values.firewall.enabled }}{{ $enabled = append $enabled "firewall" }}{{ end }}
 {{- if .Values.qos.enabled }}{{ $enabled = append $enabled "qos" }}{{ end }}
 {{- join "," $enabled }}
@@ -500,4 +501,39 @@ Usage: {{- include "moat.tlsMediation.grpcTlsData" $ | nindent 2 }}
 {{- toYaml . }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+moat.avScanner.keda — "true" when av-scanner scales with KEDA: avScanner.autoscaling.enabled and
+.keda.enabled, and the cluster serves keda.sh/v1alpha1 (`helm template` needs
+`--api-versions keda.sh/v1alpha1`); else empty, and the CPU HPA is rendered instead.
+Usage: {{- if include "moat.avScanner.keda" $ }}…{{ end }}
+*/}}
+{{- define "moat.avScanner.keda" -}}
+{{- $a := .Values.avScanner.autoscaling }}
+{{- if and .Values.avScanner.enabled $a.enabled $a.keda.enabled (.Capabilities.APIVersions.Has "keda.sh/v1alpha1") }}true{{ end }}
+{{- end }}
+
+{{/*
+moat.avScanner.natsMonitoringEndpoint — host:port of the NATS monitoring endpoint KEDA reads the
+scan queue's lag from: avScanner.autoscaling.keda.natsMonitoringEndpoint, else the bundled server's
+headless Service (the only Service carrying its monitoring port).
+Usage: {{ include "moat.avScanner.natsMonitoringEndpoint" $ }}
+*/}}
+{{- define "moat.avScanner.natsMonitoringEndpoint" -}}
+{{- if .Values.avScanner.autoscaling.keda.natsMonitoringEndpoint }}
+{{- .Values.avScanner.autoscaling.keda.natsMonitoringEndpoint }}
+{{- else if .Values.nats.enabled }}
+{{- printf "%s-headless.%s.svc:%d" (include "moat.componentName" (dict "root" . "component" "nats")) .Release.Namespace (int .Values.nats.monitorPort) }}
+{{- end }}
+{{- end }}
+
+{{/*
+moat.avScanner.streamMaxBytes — avScanner.clamd.streamMaxLength (e.g. 64Mi) in bytes.
+Usage: {{ include "moat.avScanner.streamMaxBytes" $ | int64 }}
+*/}}
+{{- define "moat.avScanner.streamMaxBytes" -}}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 }}
+{{- $size := toString .Values.avScanner.clamd.streamMaxLength }}
+{{- mul (regexFind "^[0-9]+" $size | int64) (get $units (regexFind "[KMGT]i$" $size)) }}
 {{- end }}

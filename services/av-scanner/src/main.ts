@@ -72,11 +72,12 @@ async function main() {
     }),
   });
   cache = new VerdictCache(kit.redis);
-  await engine.start(WAIT_FOR_CLAMD_MS);
-
+  // The checks go in before the wait for clamd: the health server already answers, and /readyz
+  // must not say 200 while clamd is still loading (a rolling update would count this pod ready).
   kit.health.addCheck('clamd', async () => ((await engine.probe()) ? true : engine.readiness().clamd));
   kit.health.addCheck('self-test', () => engine.readiness().selfTest);
   kit.health.addCheck('signatures', () => engine.readiness().signatures);
+  await engine.start(WAIT_FOR_CLAMD_MS);
 
   const jsm = await kit.bus.jetstreamManager();
   await ensureScanQueue(jsm);
