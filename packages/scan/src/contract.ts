@@ -21,6 +21,8 @@ export const SCAN_HEADER = {
   /** For events and logs: what was scanned (redacted URL) and which way it travelled. */
   url: 'Moat-Scan-Url',
   direction: 'Moat-Scan-Direction',
+  /** The signature version under which the proxy already found no cached verdict. */
+  cacheMissed: 'Moat-Scan-Cache-Missed',
 } as const;
 
 /** Jobs' content above this size goes through the object store (NATS' default max_payload is 1 MiB). */
@@ -60,6 +62,8 @@ export interface ScanJobMeta {
   deadline: number;
   url?: string;
   direction: ScanDirection;
+  /** The proxy found no cached verdict under this signature version. */
+  cacheMissed?: string;
 }
 
 export class ScanJobError extends Error {
@@ -89,6 +93,7 @@ export function readJobMeta(h: HeaderReader | undefined): ScanJobMeta {
   const direction = h.get(SCAN_HEADER.direction) === 'upload' ? 'upload' : 'download';
   const object = h.get(SCAN_HEADER.object);
   const url = h.get(SCAN_HEADER.url);
+  const cacheMissed = h.get(SCAN_HEADER.cacheMissed);
   return {
     id: need(SCAN_HEADER.id),
     replyTo: need(SCAN_HEADER.replyTo),
@@ -98,5 +103,6 @@ export function readJobMeta(h: HeaderReader | undefined): ScanJobMeta {
     direction,
     ...(object ? { object } : {}),
     ...(url ? { url } : {}),
+    ...(cacheMissed ? { cacheMissed } : {}),
   };
 }

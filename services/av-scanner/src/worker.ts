@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { ClamdError, type ScanOutcome } from '@moat/clamav';
 import type { Logger } from '@moat/log';
 import {
+  type CachedVerdict,
   openBodiesStore,
   readJobMeta,
   SCAN_CONSUMER,
@@ -139,7 +140,10 @@ export class ScanWorker {
     );
     const heartbeat = setInterval(() => msg.working(), HEARTBEAT_MS);
     try {
-      const verdict = await this.verdictFor(msg, meta, span);
+      let toCache: { version: string; verdict: CachedVerdict } | undefined;
+      const verdict = await this.verdictFor(msg, meta, span, (version, cached) => {
+        toCache = { version, verdict: cached };
+      });
       if (!verdict) {
         // clamd went away mid-job: give the job back at once for a healthy worker
         metrics.jobs.inc({ outcome: 'returned' });
@@ -163,6 +167,15 @@ export class ScanWorker {
           code: SpanStatusCode.ERROR,
           message: verdict.signature ?? verdict.reason ?? verdict.result,
         });
+      // cached before the verdict goes out: the proxy's next request for the same file finds it
+      if (toCache) {
+        const { version, verdict: cached } = toCache;
+        await this.opts.cache
+          .put(version, meta.sha256, cached)
+          .catch((err: unknown) =>
+            log.warn({ err: (err as Error).message }, 'could not store a verdict in the cache'),
+          );
+      }
       this.opts.nc.publish(meta.replyTo, JSON.stringify(verdict));
       // the verdict must have reached the server before the job is acked
       await this.opts.nc.flush();
@@ -181,7 +194,12 @@ export class ScanWorker {
   }
 
   /** The verdict, or undefined when clamd itself failed (the job then goes back to the queue). */
-  private async verdictFor(msg: JsMsg, meta: ScanJobMeta, span: Span): Promise<ScanVerdict | undefined> {
+  private async verdictFor(
+    msg: JsMsg,
+    meta: ScanJobMeta,
+    span: Span,
+    remember: (version: string, verdict: CachedVerdict) => void,
+  ): Promise<ScanVerdict | undefined> {
     const { engine, cache, instance } = this.opts;
     const started = performance.now();
     const database = engine.database;
@@ -191,7 +209,7 @@ export class ScanWorker {
       worker: instance,
       ...(database ? { signatureVersion: database.version } : {}),
     };
-    if (cacheable) {
+    if (cacheable && meta.cacheMissed !== database.version) {
       const hit = await cache.get(database.version, meta.sha256).catch(() => undefined);
       if (hit) {
         span.addEvent('verdict cache hit');
@@ -221,17 +239,12 @@ export class ScanWorker {
     };
     // cache only if the database did not change while scanning
     if (cacheable && engine.cacheable && engine.database?.version === database.version) {
-      await cache
-        .put(
-          database.version,
-          meta.sha256,
-          outcome.status === 'infected'
-            ? { result: 'infected', signature: outcome.signature }
-            : { result: 'clean' },
-        )
-        .catch((err: unknown) =>
-          this.opts.log.warn({ err: (err as Error).message }, 'could not store a verdict in the cache'),
-        );
+      remember(
+        database.version,
+        outcome.status === 'infected'
+          ? { result: 'infected', signature: outcome.signature }
+          : { result: 'clean' },
+      );
     }
     return verdict;
   }
