@@ -8,6 +8,7 @@ import {
   ClamdClient,
   type ClamdError,
   EICAR,
+  encryptedZip,
   infectedSamples,
   parseClamdAddress,
   parseScanReply,
@@ -104,6 +105,12 @@ describe('clamav against clamd', () => {
         sample.name,
       );
     }
+  });
+
+  test('clamav - an encrypted archive is not clean: clamd reports it (AlertEncrypted yes)', async () => {
+    const outcome = await clamd.client.scan(encryptedZip());
+    assert.equal(outcome.status, 'infected');
+    assert.match((outcome as { signature: string }).signature, /^Heuristics\.Encrypted/);
   });
 
   test('clamav - clean content streamed from an iterable, and content over StreamMaxLength is an error, not clean', async () => {

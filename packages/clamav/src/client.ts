@@ -90,7 +90,8 @@ export class ClamdClient {
     try {
       await session.write(Buffer.from('zINSTREAM\0'));
       const source = content instanceof Uint8Array ? [content] : content;
-      for await (const piece of source) {
+      // a source that stalls (an object whose chunks never come) must not outlive the deadline
+      for await (const piece of session.bounded(source)) {
         for (let offset = 0; offset < piece.length; offset += this.chunkSize) {
           // clamd answers early (and closes) when the stream passes StreamMaxLength: stop sending
           if (session.replied) break;
@@ -139,6 +140,9 @@ class Session {
   private failure?: ClamdError;
   private wake?: () => void;
   private readonly timer: NodeJS.Timeout;
+  /** Rejects with the session's failure (for racing reads of the content against it). */
+  readonly failed: Promise<never>;
+  private rejectFailed!: (err: ClamdError) => void;
 
   private constructor(
     private readonly socket: Socket,
@@ -146,6 +150,10 @@ class Session {
     timeoutMs: number,
     private readonly signal?: AbortSignal,
   ) {
+    this.failed = new Promise<never>((_, reject) => {
+      this.rejectFailed = reject;
+    });
+    this.failed.catch(() => undefined);
     this.timer = setTimeout(
       () => this.fail(new ClamdError('timeout', `clamd at ${where} did not answer within ${timeoutMs} ms`)),
       timeoutMs,
@@ -204,6 +212,24 @@ class Session {
     if (full) await this.until(() => this.socket.writableLength === 0 || this.replied);
   }
 
+  /** The source's chunks, each read abandoned when the session fails (deadline, clamd gone). */
+  async *bounded(source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    if (Symbol.iterator in source) {
+      yield* source;
+      return;
+    }
+    const iterator = source[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await Promise.race([iterator.next(), this.failed]);
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      void iterator.return?.();
+    }
+  }
+
   /** The reply text, without the terminating NUL. */
   async reply(): Promise<string> {
     await this.until(() => this.replied);
@@ -228,6 +254,7 @@ class Session {
   }
 
   private fail(err: ClamdError): void {
+    if (!this.failure) this.rejectFailed(err);
     this.failure ??= err;
     this.socket.destroy();
     this.notify();

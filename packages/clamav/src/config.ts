@@ -35,7 +35,8 @@ export function renderClamdConfig(opts: ClamdConfigOptions): string {
     'MaxRecursion 17',
     'MaxFiles 10000',
     'AlertExceedsMax yes',
-    'AlertEncrypted no',
+    // an archive the scanner cannot open is not "clean": it is reported (Heuristics.Encrypted.*)
+    'AlertEncrypted yes',
     `MaxThreads ${opts.maxThreads ?? 4}`,
     `SelfCheck ${opts.selfCheckSeconds ?? 600}`,
     'ConcurrentDatabaseReload yes',

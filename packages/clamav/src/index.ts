@@ -15,5 +15,5 @@ export {
   type SignatureDatabase,
   SignatureDatabaseError,
 } from './database.js';
-export { infectedSamples, type Sample } from './samples.js';
+export { encryptedZip, infectedSamples, type Sample } from './samples.js';
 export { EICAR, TEST_SAMPLES, testSignatureFiles, writeTestSignatures } from './signatures.js';

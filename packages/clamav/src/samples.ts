@@ -31,6 +31,21 @@ function tarOf(name: string, content: Buffer): Promise<Buffer> {
 
 const zipOf = (name: string, content: Uint8Array) => Buffer.from(zipSync({ [name]: content }));
 
+/**
+ * A zip whose entry claims to be encrypted (the general-purpose flag's bit 0): what a password-
+ * protected archive looks like to a scanner, which cannot see inside it.
+ */
+export function encryptedZip(): Buffer {
+  const zip = Buffer.from(
+    zipSync({ 'secret.txt': Buffer.from('nobody can read this without the password\n') }, { level: 0 }),
+  );
+  const local = zip.indexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]));
+  const central = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  zip.writeUInt16LE(zip.readUInt16LE(local + 6) | 1, local + 6);
+  zip.writeUInt16LE(zip.readUInt16LE(central + 8) | 1, central + 8);
+  return zip;
+}
+
 /** Every infected sample, by file name. */
 export async function infectedSamples(): Promise<Sample[]> {
   const eicarSignature = TEST_SAMPLES.eicar.signature;

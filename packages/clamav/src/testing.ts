@@ -1,5 +1,5 @@
 /** Test harness: Debian's clamd with the project's test database, on a unix socket in a temp dir. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ManagedProcess, startProcess, waitFor } from '@moat/testkit';
@@ -25,10 +25,20 @@ export interface TestClamd {
 
 const CLAMD = process.env.MOAT_CLAMD_BIN ?? '/usr/sbin/clamd';
 
-export async function startClamd(opts: { streamMaxLength?: number } = {}): Promise<TestClamd> {
+export async function startClamd(
+  opts: {
+    streamMaxLength?: number;
+    /** Signature files instead of the test database (name → content), e.g. one without EICAR. */
+    signatures?: Record<string, string>;
+  } = {},
+): Promise<TestClamd> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-clamd-'));
   const databaseDirectory = join(dir, 'db');
-  writeTestSignatures(databaseDirectory);
+  if (opts.signatures) {
+    mkdirSync(databaseDirectory, { recursive: true });
+    for (const [name, content] of Object.entries(opts.signatures))
+      writeFileSync(join(databaseDirectory, name), content);
+  } else writeTestSignatures(databaseDirectory);
   const socket = join(dir, 'clamd.sock');
   const conf = join(dir, 'clamd.conf');
   writeFileSync(

@@ -15,6 +15,11 @@ import {
 } from '@moat/clamav';
 import type { Logger } from '@moat/log';
 
+/** How long clamd may take to report a new freshclam database after RELOAD. */
+const RELOAD_LIMIT_MS = 5 * 60_000;
+/** How long to assume a full database takes to reload when only plain signature files changed. */
+const FULL_RELOAD_SETTLE_MS = 60_000;
+
 export interface EngineOptions {
   clamd: ClamdClient;
   signatureDir: string;
@@ -51,9 +56,14 @@ export class ClamdEngine {
     return this.opts.clamd;
   }
 
-  /** Whether a verdict reached now may be cached under `database.version`. */
+  /**
+   * Whether a verdict reached now may be cached under `database.version`: not during a reload, and
+   * not with signatures older than allowed (their "clean" must not outlive them).
+   */
   get cacheable(): boolean {
-    return this.database !== undefined && this.reloadingSince === undefined;
+    return (
+      this.database !== undefined && this.reloadingSince === undefined && this.readiness().signatures === true
+    );
   }
 
   /** First contact: reads the database, waits for clamd (it may still be loading), runs the self-test. */
@@ -106,6 +116,7 @@ export class ClamdEngine {
 
   /** EICAR must be found: proves clamd scans and the database is loaded (not just that it answers). */
   async runSelfTest(): Promise<SelfTest> {
+    const previous = this.selfTest;
     try {
       const outcome = await this.clamd.scan(EICAR, { timeoutMs: 10_000 });
       this.selfTest =
@@ -123,8 +134,12 @@ export class ClamdEngine {
         detail: `self-test failed: ${(err as Error).message}`,
       };
     }
-    if (!this.selfTest.passed)
-      this.opts.log.error({ selfTest: this.selfTest.detail }, 'EICAR self-test failed');
+    // logged when the outcome changes, not on every retry
+    if (this.selfTest.passed !== previous?.passed)
+      this.opts.log[this.selfTest.passed ? 'info' : 'error'](
+        { selfTest: this.selfTest.detail },
+        'EICAR self-test',
+      );
     return this.selfTest;
   }
 
@@ -155,9 +170,7 @@ export class ClamdEngine {
     );
     try {
       await this.clamd.reload();
-      await new Promise((r) => setTimeout(r, this.settleMs));
-      await this.clamd.ping();
-      this.clamdVersion = await this.clamd.version().catch(() => this.clamdVersion);
+      await this.untilLoaded(next);
       this.database = next;
       await this.runSelfTest();
       this.opts.log.info(
@@ -173,6 +186,39 @@ export class ClamdEngine {
     } finally {
       this.reloadingSince = undefined;
     }
+  }
+
+  /**
+   * clamd keeps scanning with the old engine while it loads the new one (ConcurrentDatabaseReload),
+   * and answers PING all along: only its VERSION tells. With a freshclam database, wait until clamd
+   * reports the new daily version; when only plain signature files changed, clamd gives no sign, so
+   * wait long enough for a full reload (a whole database takes ~20 s), or briefly for a small one.
+   */
+  private async untilLoaded(next: SignatureDatabase): Promise<void> {
+    const daily = next.files.find((f) => /^daily\.c[lv]d$/.test(f.name))?.version;
+    const before = this.database?.files.find((f) => /^daily\.c[lv]d$/.test(f.name))?.version;
+    if (daily !== undefined && daily !== before) {
+      const deadline = Date.now() + RELOAD_LIMIT_MS;
+      for (;;) {
+        this.clamdVersion = await this.clamd.version().catch(() => this.clamdVersion);
+        if (this.clamdVersion?.split('/')[1] === String(daily)) return;
+        if (Date.now() > deadline)
+          throw new ClamdError(
+            'timeout',
+            `clamd still reports "${this.clamdVersion}" ${RELOAD_LIMIT_MS / 1000} s after RELOAD; expected daily ${daily}`,
+          );
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+    const full = next.files.some((f) => f.version !== undefined);
+    await new Promise((r) => setTimeout(r, full ? FULL_RELOAD_SETTLE_MS : this.settleMs));
+    await this.clamd.ping();
+    this.clamdVersion = await this.clamd.version().catch(() => this.clamdVersion);
+  }
+
+  /** Scans may be taken: clamd answers and proved with EICAR that it detects. */
+  get canScan(): boolean {
+    return this.clamdUp && this.selfTest?.passed === true;
   }
 
   /** Seconds since the newest signature was built. */

@@ -28,8 +28,9 @@ async function main() {
     signatureDir: config.signatureDir,
     maxSignatureAgeMs: config.maxSignatureAgeHours * 3_600_000,
     log,
+    // stale signatures are not announced: proxies then stop answering from their verdicts
     onVersion: async (database) => {
-      await cache?.announceVersion(database.version);
+      if (engine.readiness().signatures === true) await cache?.announceVersion(database.version);
     },
   });
   let queueDepth: { pending: number; scanning: number; workersWaiting: number; readAt: Date } | undefined;

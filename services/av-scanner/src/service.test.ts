@@ -266,6 +266,37 @@ describe('av-scanner service', () => {
     assert.equal(typeof status.details.queue?.pending, 'number');
   });
 
+  test('av-scanner - a worker whose clamd fails the EICAR self-test is not ready and takes no jobs', async () => {
+    const blind = await startClamd({
+      signatures: { 'other.hdb': '0123456789abcdef0123456789abcdef:5:Other.Sig\n' },
+    });
+    try {
+      const { port } = await startWorker(
+        'worker-blind',
+        {
+          MOAT_AV_SCANNER_CLAMD_ADDRESS: blind.address,
+          MOAT_AV_SCANNER_SIGNATURE_DIR: blind.databaseDirectory,
+        },
+        false,
+      );
+      await waitFor('the self-test failure reported', async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        const body = (await r.json()) as { checks: Record<string, string> };
+        return r.status === 503 && /EICAR was not detected/.test(body.checks['self-test'] ?? '');
+      });
+      for (let i = 0; i < 6; i++) {
+        const verdict = await scan(Buffer.concat([EICAR, randomBytes(8)]));
+        assert.equal(verdict.result, 'infected', 'only the healthy worker answers');
+        assert.notEqual(verdict.worker, 'worker-blind');
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.doesNotMatch(metrics, /^moat_av_jobs_total\{[^}]*\} [1-9]/m, 'the blind worker took no job');
+    } finally {
+      await stopWorker('worker-blind');
+      await blind.dispose();
+    }
+  });
+
   test('av-scanner - signatures older than allowed: the worker is not ready, and says why', async () => {
     const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
     for (const file of readdirSync(clamd.databaseDirectory))

@@ -49,7 +49,11 @@ const PULL_EXPIRES_MS = 2_000;
 /** clamd itself failed (not the content): another worker should have the job. */
 const isClamdDown = (err: unknown) =>
   err instanceof ClamdError &&
-  (err.kind === 'unreachable' || err.kind === 'timeout' || err.kind === 'protocol');
+  (err.kind === 'unreachable' ||
+    err.kind === 'timeout' ||
+    err.kind === 'protocol' ||
+    // an engine fault, not the content's
+    (err.kind === 'clamd' && /memory|allocate/i.test(err.message)));
 
 export class ScanWorker {
   private stopping = false;
@@ -73,9 +77,12 @@ export class ScanWorker {
   private async slot(consumer: Consumer): Promise<void> {
     const { engine, log } = this.opts;
     while (!this.stopping) {
-      if (!engine.clamdUp) {
-        await engine.probe();
-        if (!engine.clamdUp) {
+      // a worker whose clamd is down or failed the EICAR self-test takes no jobs: others will
+      if (!engine.canScan) {
+        const lastTest = engine.selfTest?.at.getTime() ?? 0;
+        if ((await engine.probe()) && !engine.selfTest?.passed && Date.now() - lastTest > 5_000)
+          await engine.runSelfTest();
+        if (!engine.canScan) {
           await sleep(500);
           continue;
         }
@@ -138,7 +145,16 @@ export class ScanWorker {
       },
       parent,
     );
-    const heartbeat = setInterval(() => msg.working(), HEARTBEAT_MS);
+    // keeps the job while it is worth finishing; past its deadline nobody waits, so a stuck scan
+    // stops holding it (redelivered, then dropped as expired)
+    const heartbeat = setInterval(() => {
+      if (Date.now() > meta.deadline) return;
+      try {
+        msg.working();
+      } catch {
+        // the connection is closing: the job is redelivered if it is not acked
+      }
+    }, HEARTBEAT_MS);
     try {
       let toCache: { version: string; verdict: CachedVerdict } | undefined;
       const verdict = await this.verdictFor(msg, meta, span, (version, cached) => {
@@ -221,13 +237,25 @@ export class ScanWorker {
       outcome = await this.scanContent(msg, meta);
       engine.markUp();
     } catch (err) {
-      if (isClamdDown(err)) {
+      // a timeout with clamd still answering is the content's doing (a deep archive, a past
+      // deadline): a verdict of its own, not a reason to hand the job to the next worker
+      if (
+        isClamdDown(err) &&
+        !(err instanceof ClamdError && err.kind === 'timeout' && (await engine.probe()))
+      ) {
         engine.markDown((err as Error).message);
         return undefined;
       }
       const reason = (err as Error).message;
       this.opts.log.warn({ id: meta.id, url: meta.url, reason }, 'no verdict for a scan job');
-      return { ...base, result: 'error', reason, cached: false, scanMs: performance.now() - started };
+      return {
+        ...base,
+        result: 'error',
+        reason,
+        errorKind: 'unscannable',
+        cached: false,
+        scanMs: performance.now() - started,
+      };
     }
     const verdict: ScanVerdict = {
       ...base,
@@ -275,7 +303,8 @@ export class ScanWorker {
         yield chunk;
       }
     })();
-    const outcome = await this.opts.engine.clamd.scan(counted, { timeoutMs: this.opts.scanTimeoutMs });
+    const timeoutMs = Math.max(100, Math.min(this.opts.scanTimeoutMs, meta.deadline - Date.now()));
+    const outcome = await this.opts.engine.clamd.scan(counted, { timeoutMs });
     if (size !== meta.size || hash.digest('hex') !== meta.sha256) {
       throw new ScanJobError(`the content received (${size} bytes) does not match the job's size or SHA-256`);
     }
@@ -300,7 +329,8 @@ async function* streamChunks(stream: ReadableStream<Uint8Array>): AsyncIterable<
       yield value;
     }
   } finally {
-    reader.releaseLock();
+    // a scan that stopped early (deadline, clamd gone) stops the object's delivery too
+    await reader.cancel().catch(() => undefined);
   }
 }
 
