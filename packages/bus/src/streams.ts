@@ -32,7 +32,11 @@ export const streams = {
     subjects: [subjects.scanRequest],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
-    max_age: 3600 * 1e9,
+    // a job is worth nothing after the proxy's deadline (timeoutMs ≤ 10 min): user content is not
+    // kept longer, and a queue nobody drains cannot fill the disk (new jobs are refused: fail closed)
+    max_age: 15 * 60 * 1e9,
+    max_bytes: 2 * 1024 ** 3,
+    discard: 'new',
   },
 } satisfies Record<string, StreamDeclaration>;
 

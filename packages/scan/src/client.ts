@@ -51,6 +51,7 @@ const errorVerdict = (id: string, reason: string, startedAt: number): ScanVerdic
   id,
   result: 'error',
   reason,
+  errorKind: 'unavailable',
   cached: false,
   worker: 'none',
   scanMs: performance.now() - startedAt,

@@ -42,6 +42,11 @@ export const scanVerdictSchema = z.object({
   signature: z.string().optional(),
   /** Why no verdict could be reached (error). */
   reason: z.string().optional(),
+  /**
+   * error: unavailable = no scanner answered (an outage: alert), unscannable = a scanner looked and
+   * could not decide about this content (over clamd's limits, a broken file).
+   */
+  errorKind: z.enum(['unavailable', 'unscannable']).optional(),
   /** Answered from the verdict cache, without a scan. */
   cached: z.boolean(),
   /** The signature database the verdict was reached with. */

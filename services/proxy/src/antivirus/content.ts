@@ -26,7 +26,9 @@ const DECODERS: Record<string, Decoder> = {
   zstd: zstdDecompress as unknown as Decoder,
   deflate: (input, opts, cb) =>
     // "deflate" is zlib-wrapped by the RFC, raw in some servers: try both
-    inflate(input, opts, (err, out) => (err ? inflateRaw(input, opts, cb) : cb(null, out))),
+    inflate(input, opts, (err, out) =>
+      err && !(err instanceof RangeError) ? inflateRaw(input, opts, cb) : cb(err, out),
+    ),
 };
 
 /** The bytes to scan for a body sent with `contentEncoding`; throws for unknown or broken encodings. */

@@ -12,7 +12,7 @@ import { withContext } from '../http/exchange.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
 import type { Decision } from '../pipeline.js';
 import type { Antivirus } from '../policy/compile.js';
-import { extensionsOf, mimeMatches, type Verdict } from '../policy/decide.js';
+import { extensionsOf, mimeMatches, pathOnly, type Verdict } from '../policy/decide.js';
 import { DecodedTooLargeError, scannableBytes, UndecodableBodyError } from './content.js';
 
 /** What is known about a body before it is read. */
@@ -28,8 +28,11 @@ export function wantsScan(av: Antivirus, subject: ScanSubject): boolean {
   if (!av.scanMimeTypes && !av.scanExtensions) return true;
   if (av.scanMimeTypes && mimeMatches(av.scanMimeTypes, subject.declaredType)) return true;
   if (av.scanExtensions) {
-    const path = subject.path.replace(/[?#].*$/s, '');
-    const names = [subject.fileName ? extensionsOf(subject.fileName) : [], extensionsOf(path)].flat();
+    // decoded as the content filter decodes it: /x%2Eexe is an .exe
+    const names = [
+      subject.fileName ? extensionsOf(subject.fileName) : [],
+      extensionsOf(pathOnly(subject.path)),
+    ].flat();
     if (names.some((ext) => av.scanExtensions?.has(ext))) return true;
   }
   return false;
@@ -109,7 +112,15 @@ export class AntivirusStage {
         decision,
       );
     }
-    return this.noVerdict(ex, av, direction, decision, verdict.reason ?? 'no verdict', content.length, true);
+    return this.noVerdict(
+      ex,
+      av,
+      direction,
+      decision,
+      verdict.reason ?? 'no verdict',
+      content.length,
+      verdict.errorKind !== 'unscannable',
+    );
   }
 
   /** No verdict (scanners unavailable, or content that cannot be scanned): the profile's fail mode decides. */
@@ -122,13 +133,14 @@ export class AntivirusStage {
     bytes: number,
     scannerFault = false,
   ): Verdict | undefined {
-    if (av.failMode === 'open') {
-      this.unscanned(ex, av, direction, `fail-open: ${reason}`, bytes);
-      return undefined;
-    }
+    // an outage alerts whatever the fail mode: under fail-open it is when content flows unscanned
     if (scannerFault) {
       this.alert(reason);
       this.deps.metrics.avUnavailable.inc();
+    }
+    if (av.failMode === 'open') {
+      this.unscanned(ex, av, direction, `fail-open: ${reason}`, bytes);
+      return undefined;
     }
     return withContext(
       {

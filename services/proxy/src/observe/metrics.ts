@@ -60,7 +60,7 @@ export function createProxyMetrics(registry: Registry) {
     }),
     avUnavailable: new Counter({
       name: 'moat_proxy_av_unavailable_total',
-      help: 'Transfers blocked because no antivirus verdict arrived in time (fail-closed): alert when this grows',
+      help: 'Transfers that got no antivirus verdict in time (scanners unavailable): blocked under fail-closed, delivered unscanned under fail-open; alert when this grows',
       registers,
     }),
     tlsDecisions: new Counter({

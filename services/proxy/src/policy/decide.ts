@@ -175,7 +175,8 @@ export function extensionsOf(fileName: string): string[] {
   return out.filter(Boolean);
 }
 
-function pathOnly(path: string): string {
+/** The path without query or fragment, percent-decoded: what a client saves the file as. */
+export function pathOnly(path: string): string {
   const q = path.search(/[?#]/);
   let p = q < 0 ? path : path.slice(0, q);
   try {
