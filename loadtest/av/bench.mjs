@@ -528,7 +528,10 @@ async function breakdown(stacks, files, originPort, opts) {
           for (const b of ['js', 'native']) {
             setSha256Backend(b);
             const name = `bench-${b}-${i}-${size}`;
-            const what = b === 'js' ? 'as Moat runs it: pure-JS SHA-256' : "setSha256Backend('native')";
+            const what =
+              b === 'js'
+                ? "the library's default, pure-JS SHA-256"
+                : "setSha256Backend('native'), as Moat runs it";
             add(`NATS object store put (proxy), ${what}`, await ms(() => store.putBlob({ name }, content)));
             add(
               `NATS object store get, whole object (worker), ${what}`,
