@@ -66,7 +66,7 @@ export class VerdictCache {
 
   /** The version workers announced last, re-read at most every `versionRefreshMs`. */
   async currentVersion(now = Date.now()): Promise<string | undefined> {
-    if (!this.version || now - this.version.readAt > this.versionRefreshMs) {
+    if (!this.version || now - this.version.readAt >= this.versionRefreshMs) {
       this.version = { value: await this.redis.get(CURRENT_VERSION_KEY), readAt: now };
     }
     return this.version.value ?? undefined;

@@ -95,13 +95,17 @@ export function readJobMeta(h: HeaderReader | undefined): ScanJobMeta {
   if (!Number.isSafeInteger(size) || size < 0) throw new ScanJobError(`${SCAN_HEADER.size} is not a size`);
   const deadline = Number(need(SCAN_HEADER.deadline));
   if (!Number.isFinite(deadline)) throw new ScanJobError(`${SCAN_HEADER.deadline} is not a time`);
+  const replyTo = need(SCAN_HEADER.replyTo);
+  // verdicts go to a proxy's inbox, never to an arbitrary subject (events, policy, other jobs)
+  if (!/^_INBOX\.[A-Za-z0-9_.-]+$/.test(replyTo))
+    throw new ScanJobError(`${SCAN_HEADER.replyTo} must be an _INBOX subject`);
   const direction = h.get(SCAN_HEADER.direction) === 'upload' ? 'upload' : 'download';
   const object = h.get(SCAN_HEADER.object);
   const url = h.get(SCAN_HEADER.url);
   const cacheMissed = h.get(SCAN_HEADER.cacheMissed);
   return {
     id: need(SCAN_HEADER.id),
-    replyTo: need(SCAN_HEADER.replyTo),
+    replyTo,
     sha256,
     size,
     deadline,

@@ -35,6 +35,8 @@ test('scan - a job header set is read whole; each bad header is named', () => {
     [SCAN_HEADER.size, '1.5', /Moat-Scan-Size is not a size/],
     [SCAN_HEADER.deadline, 'soon', /Moat-Scan-Deadline is not a time/],
     [SCAN_HEADER.replyTo, undefined, /no Moat-Reply-To header/],
+    [SCAN_HEADER.replyTo, 'events.av.clean', /must be an _INBOX subject/],
+    [SCAN_HEADER.replyTo, '_INBOX.a.>', /must be an _INBOX subject/],
   ];
   for (const [key, value, message] of bad)
     assert.throws(() => readJobMeta(jobHeaders({ [key]: value })), message, `${key}=${value}`);

@@ -261,7 +261,10 @@ export class ResponseRelay {
     }
     this.scan = undefined;
     this.writeHead(scan.status, scan.headers);
-    for (const chunk of scan.chunks) if (!this.finished) this.write(chunk);
+    // one write of what was held (one drain listener at most), then streaming as usual
+    const held = Buffer.concat(scan.chunks, scan.size);
+    scan.chunks = [];
+    if (!this.finished) this.write(held);
   }
 
   onResponseError(_controller: Controller | null, err: Error): void {
