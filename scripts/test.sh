@@ -21,7 +21,8 @@ npx madge --circular --extensions js packages/*/dist services/*/dist
 
 step "unit and integration tests (real NATS, Redis, namespaces)"
 set +e
-npx turbo run test --concurrency=1 --force 2>&1 | tee "$log"
+# --continue: one failing package must not hide the others' results (the count below is of every test)
+npx turbo run test --concurrency=1 --force --continue 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
 set -e
 
