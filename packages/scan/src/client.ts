@@ -105,10 +105,27 @@ export class ScanClient {
         req.parent ? trace.setSpan(context.active(), req.parent) : undefined,
       );
     let verdict: ScanVerdict;
+    // the profile's deadline bounds everything, a stalled Redis or object-store upload included
+    let deadline: NodeJS.Timeout | undefined;
+    const late = new Promise<ScanVerdict>((resolve) => {
+      deadline = setTimeout(
+        () =>
+          resolve(
+            errorVerdict(
+              id,
+              `no verdict within ${req.timeoutMs} ms: the scanners are unavailable or overloaded`,
+              startedAt,
+            ),
+          ),
+        req.timeoutMs,
+      );
+    });
     try {
-      verdict = await this.reach(req, id, sha256, startedAt, span);
+      verdict = await Promise.race([this.reach(req, id, sha256, startedAt, span), late]);
     } catch (err) {
       verdict = errorVerdict(id, `the scan could not be queued: ${(err as Error).message}`, startedAt);
+    } finally {
+      clearTimeout(deadline);
     }
     span.setAttributes({
       'moat.av.result': verdict.result,

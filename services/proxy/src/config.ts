@@ -50,6 +50,11 @@ export const proxyConfigSchema = baseConfigSchema.extend({
   /** A CONNECT tunnel or spliced TLS connection idle this long is closed. */
   tunnelIdleTimeout: duration().default(600_000),
   maxHeaderSize: byteSize().default(32 * 1024),
+  /**
+   * Most bytes of downloads held at once for their antivirus verdict (per process). A download that
+   * would exceed it gets the profile's fail mode ("too busy to scan"), never unscanned delivery.
+   */
+  avHoldLimit: byteSize().default(1024 ** 3),
   maxHeaderCount: z.coerce.number().int().min(8).max(1000).default(100),
   /** Upstream connections kept per origin. */
   upstreamConnectionsPerOrigin: z.coerce.number().int().min(1).max(10_000).default(128),

@@ -152,7 +152,14 @@ async function serve(config: ProxyConfig) {
   const scanner = new ScanClient({ nc: kit.bus.nc, redis: kit.redis });
   const deps: ProxyDeps = {
     config,
-    antivirus: new AntivirusStage({ scanner, bus: kit.bus, metrics, log, instance: config.instanceId }),
+    antivirus: new AntivirusStage({
+      scanner,
+      bus: kit.bus,
+      metrics,
+      log,
+      instance: config.instanceId,
+      holdLimit: config.avHoldLimit,
+    }),
     log,
     metrics,
     recorder,

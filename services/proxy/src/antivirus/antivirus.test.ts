@@ -129,6 +129,12 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     origin = await startOrigin({
       '/chunked/eicar.com': (_req, _body, res) => void serveFile('/samples/eicar.com', res, true),
       ...encodedRoutes(),
+      // the whole body at once, the end of the response 1.5 s later: held by the proxy meanwhile
+      '/held-10m': (_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.write(clean10MiB);
+        setTimeout(() => res.end(), 1500);
+      },
       '/ranged/eicar.com': (req, _body, res) => {
         // honours Range: a scanner fed only the first bytes would see no signature
         const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
@@ -167,6 +173,8 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
       env: {
         MOAT_PROXY_TLS_MEDIATION_ADDRESS: `127.0.0.1:${grpcPort}`,
         MOAT_PROXY_UPSTREAM_CA_FILES: pki.caFile,
+        // room for one 10 MiB body held for its verdict, not two
+        MOAT_PROXY_AV_HOLD_LIMIT: '12MiB',
         ...grpcTls.proxyEnv,
         ...otel,
       },
@@ -357,6 +365,19 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     assert.equal(tls.status, 200, tls.stderr);
     assert.equal(sha256(readFileSync(out)), sha256(clean10MiB), 'intact through bumped HTTPS too');
     rmSync(join(out, '..'), { recursive: true, force: true });
+  });
+
+  test('antivirus - the memory held for verdicts is bounded: a download beyond the budget gets the fail mode, and the budget comes back', async () => {
+    const first = viaProxy(harness.proxyPort, url('/held-10m'));
+    await new Promise((r) => setTimeout(r, 700)); // its 10 MiB are held now
+    const refused = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
+    assert.equal(refused.status, 403, 'no room for a second 10 MiB body');
+    assert.match(refused.body.toString(), /MOAT_PROXY_AV_HOLD_LIMIT/);
+    const delivered = await first;
+    assert.equal(delivered.status, 200);
+    assert.equal(sha256(delivered.body), sha256(clean10MiB));
+    const again = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
+    assert.equal(again.status, 200, 'the budget was given back');
   });
 
   test('antivirus - the same file twice: the second download is a cache hit (metric and event say so)', async () => {

@@ -48,12 +48,44 @@ export interface AntivirusDeps {
   metrics: ProxyMetrics;
   log: Logger;
   instance: string;
+  /** Bytes of bodies this process may hold for verdicts at once. */
+  holdLimit: number;
 }
 
 export class AntivirusStage {
   private lastAlert = 0;
+  /** Bytes currently held for verdicts, across every transfer of this process. */
+  private held = 0;
 
   constructor(private readonly deps: AntivirusDeps) {}
+
+  /** Reserves room for `bytes` more held bytes; false when the budget is spent. */
+  hold(bytes: number): boolean {
+    if (this.held + bytes > this.deps.holdLimit) return false;
+    this.held += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.held = Math.max(0, this.held - bytes);
+  }
+
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** The budget for held bodies is spent: the profile's fail mode, as for any missing verdict. */
+  busy(ex: Exchange, av: Antivirus, direction: ScanDirection, decision: Decision, bytes: number) {
+    this.deps.metrics.avBusy.inc();
+    return this.noVerdict(
+      ex,
+      av,
+      direction,
+      decision,
+      `the gateway holds ${this.deps.holdLimit} bytes for scanning already (MOAT_PROXY_AV_HOLD_LIMIT)`,
+      bytes,
+    );
+  }
 
   /**
    * Scans `content`; returns the verdict that blocks it, or undefined to deliver it (clean, or

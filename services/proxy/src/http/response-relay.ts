@@ -72,6 +72,8 @@ export class ResponseRelay {
   private held?: { status: number; headers: ResponseHeaders; facts: ResponseFacts };
   private contentLength: number | undefined;
   private readonly limit: number | undefined;
+  /** Bytes of this response counted against the proxy-wide budget for held bodies. */
+  private heldBytes = 0;
   /**
    * A body held for the antivirus: head and chunks wait here until the verdict (nothing reaches the
    * client unscanned); undefined when this response is not scanned.
@@ -264,6 +266,7 @@ export class ResponseRelay {
     // one write of what was held (one drain listener at most), then streaming as usual
     const held = Buffer.concat(scan.chunks, scan.size);
     scan.chunks = [];
+    this.releaseHeld();
     if (!this.finished) this.write(held);
   }
 
@@ -331,6 +334,23 @@ export class ResponseRelay {
     const tx = ex.tx;
     const scan = this.scan;
     if (scan) {
+      if (!ex.deps.antivirus.hold(chunk.length)) {
+        const av = this.opts.antivirus;
+        const verdict =
+          av && ex.deps.antivirus.busy(ex, av, 'download', this.opts.decision, scan.size + chunk.length);
+        if (verdict) {
+          this.block(verdict);
+          return;
+        }
+        // fail-open: delivered unscanned from here on (recorded)
+        const held = Buffer.concat([...scan.chunks, chunk]);
+        this.scan = undefined;
+        this.releaseHeld();
+        this.writeHead(scan.status, scan.headers);
+        this.write(held);
+        return;
+      }
+      this.heldBytes += chunk.length;
       scan.chunks.push(chunk);
       scan.size += chunk.length;
       if (this.limit !== undefined && scan.size > this.limit) {
@@ -394,8 +414,15 @@ export class ResponseRelay {
     controller?.abort(new Error('the proxy stopped this response'));
   }
 
+  /** Gives the bytes this response held for its verdict back to the proxy-wide budget. */
+  private releaseHeld(): void {
+    this.ex.deps.antivirus.release(this.heldBytes);
+    this.heldBytes = 0;
+  }
+
   private finish(err?: Error): void {
     if (this.finished) return;
+    this.releaseHeld();
     this.finished = true;
     if (err) this.opts.span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
     this.opts.span.end();

@@ -58,6 +58,11 @@ export function createProxyMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    avBusy: new Counter({
+      name: 'moat_proxy_av_busy_total',
+      help: 'Downloads that found the budget for bodies held for scanning spent (MOAT_PROXY_AV_HOLD_LIMIT); they get the fail mode',
+      registers,
+    }),
     avUnavailable: new Counter({
       name: 'moat_proxy_av_unavailable_total',
       help: 'Transfers that got no antivirus verdict in time (scanners unavailable): blocked under fail-closed, delivered unscanned under fail-open; alert when this grows',
