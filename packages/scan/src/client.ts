@@ -64,7 +64,6 @@ export class ScanClient {
   private readonly waiting = new Map<string, Waiter>();
   private readonly sub: Subscription;
   private readonly inlineLimit: number;
-  private bodies?: Promise<ObjectStore>;
 
   constructor(private readonly opts: ScanClientOptions) {
     this.js = jetstream(opts.nc);
@@ -106,9 +105,10 @@ export class ScanClient {
       );
     let verdict: ScanVerdict;
     // the profile's deadline bounds everything, a stalled Redis or object-store upload included
-    let deadline: NodeJS.Timeout | undefined;
+    const deadline = Date.now() + req.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
     const late = new Promise<ScanVerdict>((resolve) => {
-      deadline = setTimeout(
+      timer = setTimeout(
         () =>
           resolve(
             errorVerdict(
@@ -121,11 +121,12 @@ export class ScanClient {
       );
     });
     try {
-      verdict = await Promise.race([this.reach(req, id, sha256, startedAt, span), late]);
+      verdict = await Promise.race([this.reach(req, id, sha256, deadline, startedAt, span), late]);
     } catch (err) {
       verdict = errorVerdict(id, `the scan could not be queued: ${(err as Error).message}`, startedAt);
     } finally {
-      clearTimeout(deadline);
+      clearTimeout(timer);
+      this.waiting.delete(id); // a verdict arriving later finds nobody waiting
     }
     span.setAttributes({
       'moat.av.result': verdict.result,
@@ -143,6 +144,7 @@ export class ScanClient {
     req: ScanRequest,
     id: string,
     sha256: string,
+    deadline: number,
     startedAt: number,
     span: Span,
   ): Promise<ScanVerdict> {
@@ -160,7 +162,6 @@ export class ScanClient {
         scanMs: performance.now() - startedAt,
       };
     }
-    const deadline = Date.now() + req.timeoutMs;
     const h = headers();
     h.set(SCAN_HEADER.id, id);
     h.set(SCAN_HEADER.replyTo, `${this.inbox}.${id}`);
@@ -174,10 +175,10 @@ export class ScanClient {
     injectIntoNatsHeaders(h, trace.setSpan(context.active(), span));
 
     const inline = req.content.length <= this.inlineLimit;
-    const answer = this.waitFor(id, req.timeoutMs, startedAt);
+    const answer = new Promise<ScanVerdict>((resolve) => this.waiting.set(id, { resolve }));
     try {
       if (!inline) {
-        const store = await this.bodiesStore();
+        const store = await openBodiesStore(this.opts.nc);
         await store.putBlob({ name: id, options: { max_chunk_size: BODY_CHUNK_BYTES } }, req.content);
         h.set(SCAN_HEADER.object, id);
       }
@@ -186,56 +187,15 @@ export class ScanClient {
         msgID: id,
         timeout: Math.max(100, deadline - Date.now()),
       });
-      return await answer.verdict;
-    } catch (err) {
-      answer.cancel();
-      throw err;
+      return await answer;
     } finally {
       if (!inline) void this.deleteBody(id);
     }
   }
 
-  private waitFor(id: string, timeoutMs: number, startedAt: number) {
-    let timer: NodeJS.Timeout | undefined;
-    const verdict = new Promise<ScanVerdict>((resolve) => {
-      const done = (v: ScanVerdict) => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        resolve(v);
-      };
-      this.waiting.set(id, { resolve: done });
-      timer = setTimeout(
-        () =>
-          done(
-            errorVerdict(
-              id,
-              `no verdict within ${timeoutMs} ms: the scanners are unavailable or overloaded`,
-              startedAt,
-            ),
-          ),
-        timeoutMs,
-      );
-    });
-    return {
-      verdict,
-      cancel: () => {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-      },
-    };
-  }
-
-  private bodiesStore(): Promise<ObjectStore> {
-    this.bodies ??= openBodiesStore(this.opts.nc).catch((err: unknown) => {
-      this.bodies = undefined;
-      throw err;
-    });
-    return this.bodies;
-  }
-
   private async deleteBody(id: string): Promise<void> {
     try {
-      await (await this.bodiesStore()).delete(id);
+      await (await openBodiesStore(this.opts.nc)).delete(id);
     } catch {
       // the bucket's TTL removes it anyway
     }
@@ -248,13 +208,24 @@ export class ScanClient {
   }
 }
 
-/** The object store for large content (created on first use; entries expire after SCAN_BODIES_TTL_MS). */
+const bodyStores = new WeakMap<NatsConnection, Promise<ObjectStore>>();
+
+/**
+ * The object store for large content, opened (created if need be) once per connection; entries
+ * expire after SCAN_BODIES_TTL_MS. A failed open is retried on the next call.
+ */
 export function openBodiesStore(nc: NatsConnection): Promise<ObjectStore> {
-  // the object store checks every object's SHA-256 on put and get: node:crypto, not the library's
-  // pure-JS default (26× faster; it was 60% of the proxy's and the workers' CPU on large bodies)
-  setSha256Backend('native');
-  return new Objm(nc).create(SCAN_BODIES_BUCKET, {
-    description: 'Moat: content waiting for an antivirus verdict',
-    ttl: SCAN_BODIES_TTL_MS * 1e6,
-  });
+  let store = bodyStores.get(nc);
+  if (!store) {
+    // the object store checks every object's SHA-256 on put and get: node:crypto, not the library's
+    // pure-JS default (26× faster; it was 60% of the proxy's and the workers' CPU on large bodies)
+    setSha256Backend('native');
+    store = new Objm(nc).create(SCAN_BODIES_BUCKET, {
+      description: 'Moat: content waiting for an antivirus verdict',
+      ttl: SCAN_BODIES_TTL_MS * 1e6,
+    });
+    store.catch(() => bodyStores.delete(nc));
+    bodyStores.set(nc, store);
+  }
+  return store;
 }

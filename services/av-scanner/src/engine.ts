@@ -61,9 +61,7 @@ export class ClamdEngine {
    * not with signatures older than allowed (their "clean" must not outlive them).
    */
   get cacheable(): boolean {
-    return (
-      this.database !== undefined && this.reloadingSince === undefined && this.readiness().signatures === true
-    );
+    return this.database !== undefined && this.reloadingSince === undefined && this.signaturesFresh();
   }
 
   /** First contact: reads the database, waits for clamd (it may still be loading), runs the self-test. */
@@ -226,6 +224,12 @@ export class ClamdEngine {
     return this.database ? Math.max(0, (now - this.database.builtAt.getTime()) / 1000) : undefined;
   }
 
+  /** The newest signature is younger than allowed. */
+  signaturesFresh(): boolean {
+    const age = this.signatureAgeSeconds();
+    return age !== undefined && age * 1000 <= this.opts.maxSignatureAgeMs;
+  }
+
   /** Readiness: clamd answers, the self-test passed, the database is young enough. */
   readiness(): { clamd: true | string; selfTest: true | string; signatures: true | string } {
     const age = this.signatureAgeSeconds();
@@ -240,7 +244,7 @@ export class ClamdEngine {
       signatures:
         age === undefined
           ? 'no signature database read yet'
-          : age * 1000 <= this.opts.maxSignatureAgeMs
+          : this.signaturesFresh()
             ? true
             : `signatures are ${(age / 3600).toFixed(1)} h old (limit ${maxHours} h, MOAT_AV_SCANNER_MAX_SIGNATURE_AGE_HOURS): is freshclam running?`,
     };

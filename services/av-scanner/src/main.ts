@@ -30,7 +30,7 @@ async function main() {
     log,
     // stale signatures are not announced: proxies then stop answering from their verdicts
     onVersion: async (database) => {
-      if (engine.readiness().signatures === true) await cache?.announceVersion(database.version);
+      if (engine.signaturesFresh()) await cache?.announceVersion(database.version);
     },
   });
   let queueDepth: { pending: number; scanning: number; workersWaiting: number; readAt: Date } | undefined;
@@ -109,11 +109,6 @@ async function main() {
 
   const stopChecks = [
     every(config.signatureCheckSeconds, () => engine.checkSignatures()),
-    every(5, async () => {
-      if (!engine.clamdUp || !engine.selfTest?.passed) {
-        if ((await engine.probe()) && !engine.selfTest?.passed) await engine.runSelfTest();
-      }
-    }),
     every(2, readQueue),
   ];
   kit.onShutdown({

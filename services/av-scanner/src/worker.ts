@@ -22,7 +22,6 @@ import {
 import { attr, contextFromNatsHeaders } from '@moat/telemetry';
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
-import type { ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ClamdEngine } from './engine.js';
@@ -58,7 +57,6 @@ const isClamdDown = (err: unknown) =>
 export class ScanWorker {
   private stopping = false;
   private loops: Promise<void>[] = [];
-  private bodies?: Promise<ObjectStore>;
   inFlight = 0;
 
   constructor(private readonly opts: WorkerOptions) {}
@@ -286,7 +284,7 @@ export class ScanWorker {
     let size = 0;
     let source: AsyncIterable<Uint8Array>;
     if (meta.object) {
-      const store = await this.bodiesStore();
+      const store = await openBodiesStore(this.opts.nc);
       const object = await store.get(meta.object);
       if (!object)
         throw new ScanJobError(`the content (object ${meta.object}) is gone from the object store`);
@@ -309,14 +307,6 @@ export class ScanWorker {
       throw new ScanJobError(`the content received (${size} bytes) does not match the job's size or SHA-256`);
     }
     return outcome;
-  }
-
-  private bodiesStore(): Promise<ObjectStore> {
-    this.bodies ??= openBodiesStore(this.opts.nc).catch((err: unknown) => {
-      this.bodies = undefined;
-      throw err;
-    });
-    return this.bodies;
   }
 }
 

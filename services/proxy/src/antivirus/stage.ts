@@ -6,7 +6,7 @@
  */
 import { type Bus, publishEvent } from '@moat/bus';
 import type { EventInput, Logger } from '@moat/log';
-import type { ScanClient, ScanDirection, ScanVerdict } from '@moat/scan';
+import type { ScanClient, ScanDirection } from '@moat/scan';
 import type { Exchange } from '../http/exchange.js';
 import { withContext } from '../http/exchange.js';
 import type { ProxyMetrics } from '../observe/metrics.js';
@@ -42,9 +42,8 @@ export function wantsScan(av: Antivirus, subject: ScanSubject): boolean {
 const ALERT_INTERVAL_MS = 10_000;
 
 export interface AntivirusDeps {
-  /** undefined when the proxy runs without NATS scanning (then every scan is an error: fail mode applies). */
-  scanner: ScanClient | undefined;
-  bus: Bus | undefined;
+  scanner: ScanClient;
+  bus: Bus;
   metrics: ProxyMetrics;
   log: Logger;
   instance: string;
@@ -107,22 +106,13 @@ export class AntivirusStage {
       if (!(err instanceof UndecodableBodyError)) throw err;
       return this.noVerdict(ex, av, direction, decision, err.message, body.length);
     }
-    const verdict: ScanVerdict = this.deps.scanner
-      ? await this.deps.scanner.scan({
-          content,
-          timeoutMs: av.timeoutMs,
-          direction,
-          url: ex.tx.url,
-          parent: ex.span,
-        })
-      : {
-          id: '',
-          result: 'error',
-          reason: 'this proxy has no scan queue configured',
-          cached: false,
-          worker: 'none',
-          scanMs: 0,
-        };
+    const verdict = await this.deps.scanner.scan({
+      content,
+      timeoutMs: av.timeoutMs,
+      direction,
+      url: ex.tx.url,
+      parent: ex.span,
+    });
     this.deps.metrics.avVerdicts.inc({ result: verdict.result, cached: String(verdict.cached) });
     ex.tx.antivirus = {
       result: verdict.result,
@@ -251,7 +241,6 @@ export class AntivirusStage {
   }
 
   private publish(event: EventInput): void {
-    if (!this.deps.bus) return;
     try {
       publishEvent(this.deps.bus, event, { validate: false });
     } catch (err) {
