@@ -19,6 +19,7 @@ import {
   keepTempDirs,
   log,
   makeTempDir,
+  rerunInNetns,
   run,
 } from '../proxy/lib/procs.mjs';
 import { median } from '../proxy/lib/report.mjs';
@@ -137,32 +138,6 @@ function resultsPath(opts) {
   let file = join(dir, `av-${date}.json`);
   for (let i = 2; existsSync(file); i++) file = join(dir, `av-${date}-${i}.json`);
   return file;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The network namespace: loopback only, nothing else on the host sees (or disturbs) the traffic.
-
-async function runInNamespace() {
-  const ns = `moat-bench-av-${process.pid}`;
-  const ip = async (...args) => {
-    const r = await run('ip', args);
-    if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  };
-  await ip('netns', 'add', ns);
-  try {
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-    const { spawn } = await import('node:child_process');
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, MOAT_BENCH_NETNS: ns },
-    });
-    const stop = () => child.kill('SIGTERM');
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    return await new Promise((done) => child.on('exit', (code) => done(code ?? 1)));
-  } finally {
-    await run('ip', ['netns', 'del', ns]);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -808,7 +783,7 @@ async function main() {
     'packages/policy/dist/index.js',
   ])
     if (!existsSync(join(REPO, built))) throw new Error(`${built} missing: npx turbo run build first`);
-  if (process.getuid?.() === 0 && !process.env.MOAT_BENCH_NETNS) return runInNamespace();
+  if (process.getuid?.() === 0 && !process.env.MOAT_BENCH_NETNS) return rerunInNetns('moat-bench-av');
 
   installCleanupHandlers();
   if (opts.keepTemp) keepTempDirs();

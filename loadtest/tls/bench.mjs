@@ -2,7 +2,7 @@
 // loadtest/tls — bumped HTTPS through Moat (proxy + tls-mediation) vs Squid's ssl-bump, same origin,
 // same run: new handshakes per second with a cold and a warm certificate cache, and the latency a
 // bumped request adds. See README.md. A benchmark, not a test: run it by hand, never in CI.
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +17,13 @@ import {
   keepTempDirs,
   log,
   makeTempDir,
+  rerunInNetns,
   run,
   startProcess,
   waitFor,
 } from '../proxy/lib/procs.mjs';
 import { markdownTable, median, summarise } from '../proxy/lib/report.mjs';
-import { cleanEnv, startMoat } from '../proxy/lib/stacks.mjs';
+import { cleanEnv, proxyUserIds, squidBaseConfig, startMoat } from '../proxy/lib/stacks.mjs';
 
 const REPO = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const SQUID = '/usr/sbin/squid';
@@ -87,40 +88,6 @@ const allNames = (opts) => [
     Array.from({ length: opts.rounds }, (_, r) => coldNames(r, stack, opts.handshakes)).flat(),
   ),
 ];
-
-// ---------------------------------------------------------------------------------------------------
-// The network namespace: every name resolves to loopback through its own /etc/hosts, for both proxies
-// (Squid reads hosts_file, Moat getaddrinfo), without touching the host's.
-
-async function runInNamespace(opts) {
-  const ns = `moat-bench-tls-${process.pid}`;
-  const etc = `/etc/netns/${ns}`;
-  const ip = async (...args) => {
-    const r = await run('ip', args);
-    if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  };
-  mkdirSync(etc, { recursive: true });
-  writeFileSync(
-    join(etc, 'hosts'),
-    `127.0.0.1 localhost\n127.0.0.1 ${allNames(opts).join('\n127.0.0.1 ')}\n`,
-  );
-  await ip('netns', 'add', ns);
-  try {
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-    const { spawn } = await import('node:child_process');
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, MOAT_BENCH_NETNS: ns },
-    });
-    const stop = () => child.kill('SIGTERM');
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    return await new Promise((done) => child.on('exit', (code) => done(code ?? 1)));
-  } finally {
-    await run('ip', ['netns', 'del', ns]);
-    rmSync(etc, { recursive: true, force: true });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // PKI: the "public" CA the origin's certificates chain to (both proxies trust it upstream), one
@@ -341,27 +308,12 @@ ssl_bump peek step1
 ssl_bump bump all
 tls_outgoing_options cafile=${pki.upstreamCa} min-version=1.2
 hosts_file /etc/hosts
-visible_hostname squid.bench
-pid_filename ${root}/squid.pid
-access_log stdio:${root}/access.log squid
-cache_log ${root}/cache.log
-cache_store_log none
-logfile_rotate 0
-coredump_dir ${root}
-pinger_enable off
-shutdown_lifetime 1 seconds
-workers 1
-cache deny all
-cache_mem 0 MB
-max_filedescriptors 16384
-http_access allow localhost
-http_access deny all
-`,
+${squidBaseConfig({ root, name: 'squid' })}`,
   );
   // as root Squid drops to the proxy user: it must read its CA key and write its files
-  const ids = /^proxy:[^:]*:(\d+):(\d+)/m.exec(readFileSync('/etc/passwd', 'utf8'));
+  const ids = proxyUserIds();
   if (process.getuid?.() === 0 && ids) {
-    const [uid, gid] = [Number(ids[1]), Number(ids[2])];
+    const [uid, gid] = ids;
     await run('chown', ['-R', `${uid}:${gid}`, root]);
     chownSync(pki.squidKey, uid, gid);
     await run('chmod', ['o+rx', dir, pki.root]);
@@ -444,7 +396,9 @@ async function main() {
     'packages/x509/dist/index.js',
   ])
     if (!existsSync(join(REPO, built))) throw new Error(`${built} missing: npm run build first`);
-  if (!process.env.MOAT_BENCH_NETNS) return runInNamespace(opts);
+  // every name resolves to loopback through the namespace's own /etc/hosts, for both proxies
+  // (Squid reads hosts_file, Moat getaddrinfo), without touching the host's
+  if (!process.env.MOAT_BENCH_NETNS) return rerunInNetns('moat-bench-tls', { hostNames: allNames(opts) });
 
   installCleanupHandlers();
   if (opts.keepTemp) keepTempDirs();

@@ -1,7 +1,7 @@
 // Child processes, temp dirs, ports and clean-up for the benchmark. Every process started here is
 // tracked by pid and stopped on exit, Ctrl-C, SIGTERM or an error; the temp dir is removed.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,4 +186,38 @@ export function installCleanupHandlers() {
     });
   }
   process.on('exit', cleanupSync);
+}
+
+/**
+ * Runs this same script again inside a fresh network namespace with only loopback up (as root), so
+ * nothing on the host sees or disturbs the benchmark's traffic; MOAT_BENCH_NETNS tells the child
+ * where it is. `hostNames` resolve to 127.0.0.1 there (through the namespace's own /etc/hosts).
+ * Resolves with the child's exit code; the namespace is removed afterwards.
+ */
+export async function rerunInNetns(prefix, { hostNames } = {}) {
+  const ns = `${prefix}-${process.pid}`;
+  const etc = `/etc/netns/${ns}`;
+  const ip = async (...args) => {
+    const r = await run('ip', args);
+    if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  };
+  if (hostNames) {
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(join(etc, 'hosts'), `127.0.0.1 localhost\n127.0.0.1 ${hostNames.join('\n127.0.0.1 ')}\n`);
+  }
+  await ip('netns', 'add', ns);
+  try {
+    await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, MOAT_BENCH_NETNS: ns },
+    });
+    const stop = () => child.kill('SIGTERM');
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return await new Promise((done) => child.on('exit', (code) => done(code ?? 1)));
+  } finally {
+    await run('ip', ['netns', 'del', ns]);
+    if (hostNames) rmSync(etc, { recursive: true, force: true });
+  }
 }
