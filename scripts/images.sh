@@ -458,7 +458,7 @@ SMOKE_BEFORE_READY=
 #   4 the check script (the chart's charts/moat/files/test-SERVICE.mjs, or SMOKE_TEST_SCRIPT) inside the image with SMOKE_TEST_ENV
 #   5 SIGTERM: exit code 0 within 10 s
 smoke_run() {
-  local svc="$1" http_port="$2" image tmp scripts nats_port redis_port name t0 path code deadline exit_code running
+  local svc="$1" http_port="$2" image tmp scripts nats_port redis_port name t0 path code deadline running
   local run_env=() test_env=() e
   local script="${SMOKE_TEST_SCRIPT:-$ROOT/charts/moat/files/test-$svc.mjs}"
   image=$(built_ref "$svc")
@@ -526,15 +526,22 @@ smoke_run() {
   sed 's/^/    /' "$tmp/test.log" >&2
 
   step 5 "SIGTERM: the service must exit 0 within 10 s"
-  t0=$(moat_now)
-  moat_podman stop -t 10 "$name" >/dev/null
-  exit_code=$(moat_podman inspect --format '{{.State.ExitCode}}' "$name")
-  if [[ "$exit_code" != 0 ]]; then
-    moat_podman logs "$name" 2>&1 | tail -40 >&2
-    die "$svc exited $exit_code on SIGTERM"
-  fi
-  log "stopped cleanly in $(moat_elapsed "$t0")s"
+  stop_expecting_exit_0 "$name" "$svc" 40
   log "smoke $svc: ok"
+}
+
+# stop_expecting_exit_0 CONTAINER LABEL LOG_LINES: SIGTERM (10 s grace), then dies showing the
+# container's last log lines unless it exited 0.
+stop_expecting_exit_0() {
+  local container=$1 label=$2 lines=$3 t0 exit_code
+  t0=$(moat_now)
+  moat_podman stop -t 10 "$container" >/dev/null
+  exit_code=$(moat_podman inspect --format '{{.State.ExitCode}}' "$container")
+  if [[ "$exit_code" != 0 ]]; then
+    moat_podman logs "$container" 2>&1 | tail -"$lines" >&2
+    die "$label exited $exit_code on SIGTERM"
+  fi
+  log "$label stopped cleanly in $(moat_elapsed "$t0")s"
 }
 
 smoke_control() {
@@ -686,7 +693,7 @@ smoke_av_scanner_clamd() {
 }
 
 smoke_av_scanner() {
-  local http_port t0 exit_code clamd
+  local http_port
   AV_IMAGE=$(built_ref av-scanner)
   moat_podman_image_exists "$AV_IMAGE" || die "$AV_IMAGE not found: run scripts/images.sh build av-scanner first"
   http_port=$(free_port)
@@ -714,15 +721,7 @@ smoke_av_scanner() {
   SMOKE_TEST_ENV=("MOAT_TEST_HTTP_PORT=$http_port")
   SMOKE_BEFORE_READY=smoke_av_scanner_clamd
   smoke_run av-scanner "$http_port"
-  clamd="moat-smoke-av-scanner-$$-clamd"
-  t0=$(moat_now)
-  moat_podman stop -t 10 "$clamd" >/dev/null
-  exit_code=$(moat_podman inspect --format '{{.State.ExitCode}}' "$clamd")
-  if [[ "$exit_code" != 0 ]]; then
-    moat_podman logs "$clamd" 2>&1 | tail -30 >&2
-    die "clamd exited $exit_code on SIGTERM"
-  fi
-  log "clamd stopped cleanly in $(moat_elapsed "$t0")s"
+  stop_expecting_exit_0 "moat-smoke-av-scanner-$$-clamd" clamd 30
   log "smoke av-scanner with clamd: ok"
 }
 
