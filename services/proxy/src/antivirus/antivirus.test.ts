@@ -367,17 +367,33 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     rmSync(join(out, '..'), { recursive: true, force: true });
   });
 
-  test('antivirus - the memory held for verdicts is bounded: a download beyond the budget gets the fail mode, and the budget comes back', async () => {
+  test('antivirus - the memory held for verdicts is bounded: a download or an upload beyond the budget gets the fail mode, and the budget comes back', async () => {
     const first = viaProxy(harness.proxyPort, url('/held-10m'));
     await new Promise((r) => setTimeout(r, 700)); // its 10 MiB are held now
     const refused = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
     assert.equal(refused.status, 403, 'no room for a second 10 MiB body');
     assert.match(refused.body.toString(), /MOAT_PROXY_AV_HOLD_LIMIT/);
+    const seen = origin.requests.length;
+    const upload = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: clean10MiB,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(upload.status, 403, 'no room to hold a 10 MiB upload either');
+    assert.match(upload.body.toString(), /MOAT_PROXY_AV_HOLD_LIMIT/);
+    assert.equal(origin.requests.length, seen, 'the refused upload never went upstream');
     const delivered = await first;
     assert.equal(delivered.status, 200);
     assert.equal(sha256(delivered.body), sha256(clean10MiB));
     const again = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
     assert.equal(again.status, 200, 'the budget was given back');
+    const uploaded = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: clean10MiB,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert.equal(uploaded.status, 200, 'the upload fits once nothing else is held');
+    assert.equal(JSON.parse(uploaded.body.toString()).bodyLength, clean10MiB.length);
   });
 
   test('antivirus - the same file twice: the second download is a cache hit (metric and event say so)', async () => {

@@ -263,6 +263,7 @@ async function readRequestBody(
   limit: number | undefined,
   counted: (n: number) => void,
   bufferUpTo = BUFFERED_BODY_LIMIT,
+  hold?: (n: number) => boolean,
 ): Promise<Buffer | Readable> {
   const iterator = req[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
@@ -277,7 +278,10 @@ async function readRequestBody(
   while (size <= bufferUpTo) {
     const next = await iterator.next();
     if (next.done) return Buffer.concat(chunks);
-    chunks.push(take(next.value as Buffer));
+    const chunk = take(next.value as Buffer);
+    chunks.push(chunk);
+    // no room left to hold it for a scan: it streams, like a body over bufferUpTo
+    if (hold && !hold(chunk.length)) break;
   }
   async function* rest() {
     yield* chunks;
@@ -285,6 +289,89 @@ async function readRequestBody(
       yield take(next.value as Buffer);
   }
   return Readable.from(rest(), { objectMode: false });
+}
+
+/** The request body, read and (if the profile says so) scanned; ANSWERED once the client has its answer. */
+const ANSWERED = Symbol('answered');
+
+async function receiveBody(
+  ex: Exchange,
+  target: Target,
+  decision: Decision,
+  contentFilter: ContentFilter | undefined,
+): Promise<Buffer | Readable | undefined | typeof ANSWERED> {
+  const { deps, req, res, tx } = ex;
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined ||
+    (parseContentLength(req.headers['content-length']) ?? 0) > 0;
+  if (!hasBody) return undefined;
+  // an upload the antivirus scans is read whole (up to maxScanSize) before anything goes upstream
+  const av = decision.inspection?.antivirus;
+  const scanUpload =
+    av?.scanUploads === true &&
+    wantsScan(av, {
+      ...(mediaType(req.headers['content-type'])
+        ? { declaredType: mediaType(req.headers['content-type']) }
+        : {}),
+      path: target.path,
+    });
+  // what is held for the verdict counts against the proxy-wide budget, as a download's body does
+  const held = { bytes: 0, refused: false };
+  const hold = (n: number) => {
+    if (!deps.antivirus.hold(n)) held.refused = true;
+    else held.bytes += n;
+    return !held.refused;
+  };
+  let body: Buffer | Readable;
+  try {
+    body = await readRequestBody(
+      req,
+      contentFilter?.maxRequestBodySize,
+      (n) => {
+        tx.bytesIn += n;
+      },
+      scanUpload && av ? av.maxScanSize : BUFFERED_BODY_LIMIT,
+      scanUpload ? hold : undefined,
+    );
+  } catch (err) {
+    deps.antivirus.release(held.bytes);
+    if (err instanceof BodyTooLargeError && contentFilter) {
+      sendPage(ex, bodyTooLarge(contentFilter, decision), target);
+      return ANSWERED;
+    }
+    // the client sent a malformed body or went away: nothing was sent upstream
+    deps.metrics.badRequests.inc({ reason: 'body' });
+    tx.error = `request body: ${(err as Error).message}`;
+    res.destroy();
+    return ANSWERED;
+  }
+  if (!scanUpload || !av || ex.closed || ex.timedOut) {
+    deps.antivirus.release(held.bytes);
+    return body;
+  }
+  let blocked: Verdict | undefined;
+  try {
+    blocked = Buffer.isBuffer(body)
+      ? await deps.antivirus.check(ex, av, body, 'upload', decision, req.headers['content-encoding'])
+      : held.refused
+        ? deps.antivirus.busy(ex, av, 'upload', decision, held.bytes)
+        : deps.antivirus.overSize(
+            ex,
+            av,
+            parseContentLength(req.headers['content-length']),
+            'upload',
+            decision,
+          );
+  } finally {
+    deps.antivirus.release(held.bytes);
+  }
+  if (blocked && !ex.closed) {
+    // the rest of an unread upload is never read: the connection cannot be reused
+    if (!Buffer.isBuffer(body)) res.shouldKeepAlive = false;
+    sendPage(ex, blocked, target);
+    return ANSWERED;
+  }
+  return body;
 }
 
 async function relay(
@@ -295,62 +382,11 @@ async function relay(
   contentFilter: ContentFilter | undefined,
   via?: Dispatcher,
 ): Promise<void> {
-  const { deps, req, res, tx } = ex;
-  let body: Buffer | Readable | undefined;
-  const hasBody =
-    req.headers['transfer-encoding'] !== undefined ||
-    (parseContentLength(req.headers['content-length']) ?? 0) > 0;
-  // an upload the antivirus scans is read whole (up to maxScanSize) before anything goes upstream
-  const av = decision.inspection?.antivirus;
-  const scanUpload =
-    hasBody &&
-    av?.scanUploads === true &&
-    wantsScan(av, {
-      ...(mediaType(req.headers['content-type'])
-        ? { declaredType: mediaType(req.headers['content-type']) }
-        : {}),
-      path: target.path,
-    });
-  try {
-    if (hasBody) {
-      body = await readRequestBody(
-        req,
-        contentFilter?.maxRequestBodySize,
-        (n) => {
-          tx.bytesIn += n;
-        },
-        scanUpload && av ? av.maxScanSize : BUFFERED_BODY_LIMIT,
-      );
-    }
-  } catch (err) {
-    if (err instanceof BodyTooLargeError && contentFilter)
-      return sendPage(ex, bodyTooLarge(contentFilter, decision), target);
-    // the client sent a malformed body or went away: nothing was sent upstream
-    deps.metrics.badRequests.inc({ reason: 'body' });
-    tx.error = `request body: ${(err as Error).message}`;
-    res.destroy();
-    return;
-  }
-  if (ex.closed) return;
+  const { deps, req, tx } = ex;
+  const body = await receiveBody(ex, target, decision, contentFilter);
+  if (body === ANSWERED || ex.closed) return;
   if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
-  if (scanUpload && av && body) {
-    const blocked = Buffer.isBuffer(body)
-      ? await deps.antivirus.check(ex, av, body, 'upload', decision, req.headers['content-encoding'])
-      : deps.antivirus.overSize(
-          ex,
-          av,
-          parseContentLength(req.headers['content-length']),
-          'upload',
-          decision,
-        );
-    if (ex.closed) return;
-    if (blocked) {
-      // the rest of an oversized upload is never read: the connection cannot be reused
-      if (!Buffer.isBuffer(body)) res.shouldKeepAlive = false;
-      return sendPage(ex, blocked, target);
-    }
-    if (ex.timedOut) return sendUpstreamError(ex, totalTimeout(deps), target);
-  }
+  const av = decision.inspection?.antivirus;
 
   const headers = withVia(endToEndHeaders(req.headers), req.httpVersion, deps.config.visibleHostname);
   // the Host the target was decided on, never the client's own (RFC 9112 §3.2.2 for absolute-form)
