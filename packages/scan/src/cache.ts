@@ -3,14 +3,15 @@
  * content's SHA-256 and the signature database version, so a signature update invalidates every
  * cached verdict by construction (the old keys are simply never read again, and expire).
  *
- * Workers publish the database version they scan with; the proxy reads it to answer a repeated
- * download from the cache without sending the content anywhere.
+ * Workers publish the database version they scan with (the newest build wins); the proxy reads it
+ * to answer a repeated download from the cache without sending the content anywhere.
  */
 
 /** What the cache needs from a Redis client (ioredis fits). */
 export interface CacheRedis {
   get(key: string): Promise<string | null>;
   set(key: string, value: string, mode: 'PX', ttlMs: number): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
 }
 
 export interface CachedVerdict {
@@ -21,6 +22,24 @@ export interface CachedVerdict {
 const PREFIX = 'moat:av:';
 export const CURRENT_VERSION_KEY = `${PREFIX}signature-version`;
 const verdictKey = (version: string, sha256: string) => `${PREFIX}verdict:${version}:${sha256}`;
+/** How long an announcement lasts; workers renew it well before (ANNOUNCE_EVERY_MS). */
+const ANNOUNCEMENT_TTL_MS = 24 * 3600 * 1000;
+export const ANNOUNCE_EVERY_MS = 10 * 60 * 1000;
+
+/**
+ * The announcement is "<build time in ms> <version>". A worker whose signatures were built before
+ * the announced ones (one that has not picked up an update yet) must not move every proxy back to
+ * the older version's verdicts, so it changes nothing; the same or a newer build replaces it.
+ */
+const ANNOUNCE_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+local built = current and tonumber(string.match(current, '^(%d+) '))
+if built and built > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3])
+return 1
+`;
+
+const announcedVersion = (raw: string | null) => raw?.replace(/^\d+ /, '') || null;
 
 export interface VerdictCacheOptions {
   /** How long a verdict stays (default 24 h). */
@@ -59,15 +78,26 @@ export class VerdictCache {
     await this.redis.set(verdictKey(version, sha256), JSON.stringify(verdict), 'PX', this.ttlMs);
   }
 
-  /** Workers: announce the database version verdicts are now reached with (kept for a day). */
-  async announceVersion(version: string): Promise<void> {
-    await this.redis.set(CURRENT_VERSION_KEY, version, 'PX', 24 * 3600 * 1000);
+  /**
+   * Workers: announce the database version verdicts are now reached with, built at `builtAt` (its
+   * newest signature). False when a newer build is announced already, which stays.
+   */
+  async announceVersion(version: string, builtAt: Date): Promise<boolean> {
+    const done = await this.redis.eval(
+      ANNOUNCE_SCRIPT,
+      1,
+      CURRENT_VERSION_KEY,
+      Math.max(0, Math.floor(builtAt.getTime())),
+      version,
+      ANNOUNCEMENT_TTL_MS,
+    );
+    return done === 1;
   }
 
-  /** The version workers announced last, re-read at most every `versionRefreshMs`. */
+  /** The newest version workers announced, re-read at most every `versionRefreshMs`. */
   async currentVersion(now = Date.now()): Promise<string | undefined> {
     if (!this.version || now - this.version.readAt >= this.versionRefreshMs) {
-      this.version = { value: await this.redis.get(CURRENT_VERSION_KEY), readAt: now };
+      this.version = { value: announcedVersion(await this.redis.get(CURRENT_VERSION_KEY)), readAt: now };
     }
     return this.version.value ?? undefined;
   }

@@ -1,4 +1,10 @@
-export { type CachedVerdict, type CacheRedis, CURRENT_VERSION_KEY, VerdictCache } from './cache.js';
+export {
+  ANNOUNCE_EVERY_MS,
+  type CachedVerdict,
+  type CacheRedis,
+  CURRENT_VERSION_KEY,
+  VerdictCache,
+} from './cache.js';
 export { openBodiesStore, ScanClient, type ScanClientOptions, type ScanRequest } from './client.js';
 export {
   DEFAULT_INLINE_LIMIT,

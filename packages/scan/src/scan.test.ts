@@ -60,11 +60,25 @@ describe('verdict cache (real Redis)', () => {
     assert.deepEqual(await cache.get('v1', HASH), { result: 'infected', signature: 'Sig.A' });
     assert.equal(await cache.get('v2', HASH), undefined);
     assert.equal(await cache.lookup(HASH), undefined, 'no version announced: no lookup');
-    await cache.announceVersion('v1');
+    await cache.announceVersion('v1', new Date('2026-01-01T00:00:00Z'));
     assert.deepEqual(await cache.lookup(HASH), { result: 'infected', signature: 'Sig.A', version: 'v1' });
-    await cache.announceVersion('v2');
+    await cache.announceVersion('v2', new Date('2026-01-02T00:00:00Z'));
     assert.equal(await cache.lookup(HASH), undefined, 'a signature update invalidates by construction');
-    assert.equal(await client.get(CURRENT_VERSION_KEY), 'v2');
+    assert.equal(await cache.currentVersion(), 'v2');
+  });
+
+  test('scan - a worker with older signatures cannot move proxies back to the old version; the same build renews it', async () => {
+    const cache = new VerdictCache(client, { versionRefreshMs: 0 });
+    const older = new Date('2026-03-01T00:00:00Z');
+    const newer = new Date('2026-03-02T00:00:00Z');
+    assert.equal(await cache.announceVersion('daily-2', newer), true);
+    assert.equal(await cache.announceVersion('daily-1', older), false, 'a lagging worker changes nothing');
+    assert.equal(await cache.currentVersion(), 'daily-2');
+    await client.pexpire(CURRENT_VERSION_KEY, 1000);
+    assert.equal(await cache.announceVersion('daily-2', newer), true, 'the same build renews it');
+    assert.ok((await client.pttl(CURRENT_VERSION_KEY)) > 3_600_000, 'renewed for a day');
+    assert.equal(await cache.announceVersion('daily-3', new Date('2026-03-03T00:00:00Z')), true);
+    assert.equal(await cache.currentVersion(), 'daily-3');
   });
 
   test('scan - a damaged or implausible cache entry is a miss, never a verdict', async () => {

@@ -4,7 +4,7 @@ import { publishEvent } from '@moat/bus';
 import { ClamdClient } from '@moat/clamav';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
-import { ensureScanQueue, SCAN_CONSUMER, SCAN_STREAM, VerdictCache } from '@moat/scan';
+import { ANNOUNCE_EVERY_MS, ensureScanQueue, SCAN_CONSUMER, SCAN_STREAM, VerdictCache } from '@moat/scan';
 import { every, startServiceKit } from '@moat/service-kit';
 import { Registry } from 'prom-client';
 import { loadAvScannerConfig } from './config.js';
@@ -28,11 +28,18 @@ async function main() {
     signatureDir: config.signatureDir,
     maxSignatureAgeMs: config.maxSignatureAgeHours * 3_600_000,
     log,
-    // stale signatures are not announced: proxies then stop answering from their verdicts
-    onVersion: async (database) => {
-      if (engine.signaturesFresh()) await cache?.announceVersion(database.version);
-    },
+    onVersion: () => announce(),
   });
+  // stale signatures are not announced (nor renewed): proxies then stop answering from their verdicts
+  const announce = async () => {
+    const database = engine.database;
+    if (!cache || !database || !engine.signaturesFresh()) return;
+    if (!(await cache.announceVersion(database.version, database.builtAt)))
+      log.warn(
+        { signatures: database.version, builtAt: database.builtAt.toISOString() },
+        'newer signatures are announced by another worker: this one lags behind (is its freshclam working?)',
+      );
+  };
   let queueDepth: { pending: number; scanning: number; workersWaiting: number; readAt: Date } | undefined;
   const metrics = createAvMetrics(registry, engine, () =>
     queueDepth ? queueDepth.pending + queueDepth.scanning : undefined,
@@ -110,6 +117,8 @@ async function main() {
   const stopChecks = [
     every(config.signatureCheckSeconds, () => engine.checkSignatures()),
     every(2, readQueue),
+    // renews the announcement before it expires
+    every(ANNOUNCE_EVERY_MS / 1000, announce),
   ];
   kit.onShutdown({
     name: 'finish the scans in hand',
