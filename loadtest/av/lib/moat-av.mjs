@@ -1,11 +1,13 @@
 // loadtest/av: clamd as both stacks run it (Moat's own clamd.conf, @moat/clamav's renderClamdConfig),
 // and Moat's gateway antivirus — the proxy (via ../../proxy/lib/stacks.mjs startMoat, with its NATS and
-// Redis) plus a changeable number of av-scanner worker processes sharing one clamd.
+// Redis) plus a changeable number of av-scanner worker processes, sharing one clamd or each in a
+// "pod" with a clamd of its own and a CPU limit (./cpu-limit.mjs), as the chart deploys them.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpGet } from '../../proxy/lib/http.mjs';
-import { freePort, log, startProcess, waitFor } from '../../proxy/lib/procs.mjs';
+import { freePort, log, onCleanup, startProcess, waitFor } from '../../proxy/lib/procs.mjs';
 import { cleanEnv, startMoat } from '../../proxy/lib/stacks.mjs';
+import { createCpuLimit } from './cpu-limit.mjs';
 import { clamdCommand } from './icap-stack.mjs';
 
 const CLAMD = '/usr/sbin/clamd';
@@ -14,9 +16,10 @@ const CLAMD = '/usr/sbin/clamd';
  * One clamd in the foreground on a unix socket in `<dir>/<name>`, with the config Moat deploys
  * (renderClamdConfig: StreamMaxLength 64 MiB, fail-closed limits) plus `DisableCache yes` (unique-content
  * figures; clamd's own cache would flatter repeated files on both sides) and its temp files in its own
- * directory. Both stacks get one of these, so their engines are configured alike.
+ * directory. Both stacks get one of these, so their engines are configured alike. With `cpuLimit`
+ * (createCpuLimit) clamd runs inside that CPU budget.
  */
-export async function startBenchClamd(dir, name, { repo, dbDir, maxThreads }) {
+export async function startBenchClamd(dir, name, { repo, dbDir, maxThreads, cpuLimit }) {
   const { renderClamdConfig } = await import(join(repo, 'packages/clamav/dist/index.js'));
   const root = join(dir, name);
   mkdirSync(join(root, 'tmp'), { recursive: true });
@@ -34,7 +37,8 @@ export async function startBenchClamd(dir, name, { repo, dbDir, maxThreads }) {
       pidFile: join(root, 'clamd.pid'),
     })}TemporaryDirectory ${join(root, 'tmp')}\n`,
   );
-  const handle = startProcess(name, CLAMD, ['-c', conf], { logDir: root, env: cleanEnv() });
+  const [cmd, args] = cpuLimit ? cpuLimit.wrap(CLAMD, ['-c', conf]) : [CLAMD, ['-c', conf]];
+  const handle = startProcess(name, cmd, args, { logDir: root, env: cleanEnv() });
   await waitFor(`${name} PING`, async () => (await clamdCommand(socket, 'PING')) === 'PONG', {
     handle,
     timeoutMs: 60_000,
@@ -61,14 +65,17 @@ function parseMetrics(text) {
 /**
  * Moat's gateway antivirus: the proxy under `policyFile` (its antivirus profile), its NATS and Redis,
  * and av-scanner workers (each with MOAT_AV_SCANNER_CONCURRENCY = `concurrency`) on `clamd`.
+ * With `podCpu` (cores) instead of `clamd`, each worker is a pod: it gets a clamd of its own, and
+ * both run under one CPU limit of `podCpu` cores.
  * `nodeOptions` goes into NODE_OPTIONS of the proxy and the workers (profiling, experiments).
  * `setWorkers(n)` starts or stops workers until n are ready. `cpuGroups()` names the pids whose CPU
- * is what scanning costs Moat, by component.
+ * is what scanning costs Moat, by component; `podThrottling()` sums the pods' CPU-limit counters.
  */
 export async function startMoatAv(
   dir,
-  { repo, policyFile, clamd, dbDir, concurrency, nodeOptions = '', name = 'moat-av' },
+  { repo, policyFile, clamd, podCpu, dbDir, concurrency, nodeOptions = '', name = 'moat-av' },
 ) {
+  if (!clamd === !podCpu) throw new Error('startMoatAv: give either a shared clamd or podCpu');
   const nodeEnv = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
   const stack = await startMoat(dir, { repo, policyFile, name, extraEnv: nodeEnv });
   const [natsPid, redisPid] = stack.supportPids();
@@ -81,7 +88,21 @@ export async function startMoatAv(
     const root = join(dir, name, id);
     mkdirSync(root, { recursive: true });
     const httpPort = await freePort();
-    const handle = startProcess(id, process.execPath, ['--enable-source-maps', workerMain], {
+    let pod;
+    if (podCpu) {
+      const cpuLimit = createCpuLimit(`moat-bench-${process.pid}-${id}`, podCpu);
+      onCleanup(() => cpuLimit.remove());
+      const podClamd = await startBenchClamd(root, 'clamd', {
+        repo,
+        dbDir,
+        maxThreads: concurrency,
+        cpuLimit,
+      });
+      pod = { cpuLimit, clamd: podClamd };
+    }
+    const command = [process.execPath, ['--enable-source-maps', workerMain]];
+    const [cmd, args] = pod ? pod.cpuLimit.wrap(...command) : command;
+    const handle = startProcess(id, cmd, args, {
       logDir: root,
       cwd: repo,
       env: cleanEnv({
@@ -90,7 +111,7 @@ export async function startMoatAv(
         MOAT_LOG_LEVEL: 'warn',
         MOAT_INSTANCE_ID: id,
         MOAT_AV_SCANNER_HTTP_PORT: String(httpPort),
-        MOAT_AV_SCANNER_CLAMD_ADDRESS: clamd.socket,
+        MOAT_AV_SCANNER_CLAMD_ADDRESS: (pod?.clamd ?? clamd).socket,
         MOAT_AV_SCANNER_SIGNATURE_DIR: dbDir,
         MOAT_AV_SCANNER_CONCURRENCY: String(concurrency),
         ...nodeEnv,
@@ -101,13 +122,20 @@ export async function startMoatAv(
       async () => (await httpGet({ port: httpPort, path: '/readyz' })).status === 200,
       { handle, timeoutMs: 60_000, intervalMs: 200 },
     );
-    return { id, httpPort, handle, pid: handle.pid };
+    return { id, httpPort, handle, pid: handle.pid, pod };
+  };
+
+  const stopWorker = async (worker) => {
+    await worker.handle.stop();
+    if (!worker.pod) return;
+    await worker.pod.clamd.stop();
+    worker.pod.cpuLimit.remove();
   };
 
   const setWorkers = async (n) => {
     if (workers.length === n) return;
     const started = Date.now();
-    while (workers.length > n) await workers.pop().handle.stop();
+    while (workers.length > n) await stopWorker(workers.pop());
     const added = [];
     while (workers.length + added.length < n) added.push(startWorker());
     workers.push(...(await Promise.all(added)));
@@ -160,12 +188,18 @@ export async function startMoatAv(
     cpuGroups: () => ({
       proxy: [stack.pid],
       workers: workers.map((w) => w.pid),
-      clamd: [clamd.pid],
+      clamd: clamd ? [clamd.pid] : workers.map((w) => w.pod.clamd.pid),
       nats: [natsPid],
       redis: [redisPid],
     }),
+    podThrottling: () => {
+      const sum = { periods: 0, throttledPeriods: 0, throttledMs: 0 };
+      for (const w of workers)
+        for (const [k, v] of Object.entries(w.pod?.cpuLimit.throttling() ?? {})) sum[k] += v;
+      return sum;
+    },
     stop: async () => {
-      while (workers.length) await workers.pop().handle.stop();
+      while (workers.length) await stopWorker(workers.pop());
       await stopProxy();
     },
   });

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const tracked = new Set(); // { name, child, exited }
 const tempDirs = new Set();
+const cleanupHooks = []; // run after the processes are stopped, newest first
 let cleaning;
 let keep = false;
 
@@ -152,11 +153,27 @@ export async function waitFor(what, check, { timeoutMs = 20_000, handle, interva
   throw new Error(`${what}: not ready after ${timeoutMs} ms${handle ? `\n${handle.tail()}` : ''}`);
 }
 
+/** `fn` (synchronous) runs at clean-up once every process is stopped: for what a process held. */
+export function onCleanup(fn) {
+  cleanupHooks.push(fn);
+}
+
+function runCleanupHooks() {
+  while (cleanupHooks.length) {
+    try {
+      cleanupHooks.pop()();
+    } catch (err) {
+      log(`clean-up: ${err.message}`);
+    }
+  }
+}
+
 /** Stops every tracked process (newest first) and removes the temp dirs. Idempotent. */
 export function cleanup() {
   cleaning ??= (async () => {
     const handles = [...tracked].reverse();
     for (const h of handles) await stopProcess(h).catch(() => {});
+    runCleanupHooks();
     if (!keep) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
     tempDirs.clear();
   })();
@@ -170,6 +187,7 @@ function cleanupSync() {
       process.kill(h.pid, 'SIGKILL');
     } catch {}
   }
+  runCleanupHooks();
   if (!keep) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }
 
@@ -192,9 +210,12 @@ export function installCleanupHandlers() {
  * Runs this same script again inside a fresh network namespace with only loopback up (as root), so
  * nothing on the host sees or disturbs the benchmark's traffic; MOAT_BENCH_NETNS tells the child
  * where it is. `hostNames` resolve to 127.0.0.1 there (through the namespace's own /etc/hosts).
- * Resolves with the child's exit code; the namespace is removed afterwards.
+ * Resolves with the child's exit code; the namespace is removed afterwards. `keepSysfs` enters the
+ * namespace with nsenter instead of `ip netns exec`, which remounts /sys and so hides the cgroup
+ * hierarchies (needed for CPU limits); it cannot be combined with `hostNames`.
  */
-export async function rerunInNetns(prefix, { hostNames } = {}) {
+export async function rerunInNetns(prefix, { hostNames, keepSysfs = false } = {}) {
+  if (hostNames && keepSysfs) throw new Error('rerunInNetns: hostNames needs ip netns exec, not keepSysfs');
   const ns = `${prefix}-${process.pid}`;
   const etc = `/etc/netns/${ns}`;
   const ip = async (...args) => {
@@ -208,7 +229,8 @@ export async function rerunInNetns(prefix, { hostNames } = {}) {
   await ip('netns', 'add', ns);
   try {
     await ip('-n', ns, 'link', 'set', 'lo', 'up');
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.argv.slice(1)], {
+    const enter = keepSysfs ? ['nsenter', `--net=/run/netns/${ns}`] : ['ip', 'netns', 'exec', ns];
+    const child = spawn(enter[0], [...enter.slice(1), process.execPath, ...process.argv.slice(1)], {
       stdio: 'inherit',
       env: { ...process.env, MOAT_BENCH_NETNS: ns },
     });
