@@ -549,6 +549,21 @@ for (const file of files) {
     if (!(egressPorts.includes(443) && egressPorts.includes(80))) bad(`no mirror egress on 443 and 80 (${egressPorts.join(", ")})`);
   }
 
+  // helm test: a scan through NATS (scan-check with the workers' NATS and Redis URLs, admitted as
+  // their client) beside the health check.
+  const testPod = find("Pod", "moat-av-scanner-test");
+  if (!testPod) bad("no av-scanner test pod");
+  else {
+    const scan = testPod.spec.containers.find((x) => x.name === "scan");
+    if (!/^node dist\/scan-check-main\.js --timeout-ms [0-9]+$/.test(scan?.command?.join(" ") ?? ""))
+      bad(`the test pod's scan container runs ${scan?.command?.join(" ")}, not scan-check`);
+    if (!(scan?.envFrom ?? []).some((e) => e.configMapRef?.name === "moat-av-scanner"))
+      bad("the scan container does not get the workers' NATS and Redis URLs (envFrom moat-av-scanner)");
+    for (const l of ["moat.io/nats-client", "moat.io/redis-client", "moat.io/av-scanner-client"])
+      if (testPod.metadata.labels?.[l] !== "true") bad(`the av-scanner test pod lacks the label ${l}`);
+    if (!testPod.spec.containers.some((x) => x.name === "health")) bad("the av-scanner test pod has no health container");
+  }
+
   // Scaling: the CPU HPA, or KEDA's ScaledObject, never both.
   const hpa = find("HorizontalPodAutoscaler", "moat-av-scanner");
   const so = find("ScaledObject", "moat-av-scanner");
@@ -634,7 +649,7 @@ clamav_configs() {
       --set avScanner.freshclam.testDatabases=true --set avScanner.clamd.streamMaxLength=1023Mi
 }
 
-check "av-scanner defaults: worker + clamd + freshclam; socket volume only in the worker (read-only) and clamd; CPU HPA, no ScaledObject (also keda.enabled without the KEDA API)" av_scanner_default
+check "av-scanner defaults: worker + clamd + freshclam; socket volume only in the worker (read-only) and clamd; CPU HPA, no ScaledObject (also keda.enabled without the KEDA API); helm test scans EICAR through NATS" av_scanner_default
 check "av-scanner with KEDA (--api-versions keda.sh/v1alpha1): ScaledObject (nats-jetstream MOAT_SCAN/av-scanner, \$G, cpu), no HPA, NATS monitoring port admits KEDA" av_scanner_keda
 check "av-scanner signatures.source=test: test-signatures init container, no freshclam container or config, age limit 8760 h, no mirror egress" av_scanner_test
 check "av-scanner disabled: no av-scanner resource, control does not expect it" av_scanner_off

@@ -449,6 +449,9 @@ SMOKE_TEST_SCRIPT=
 # service whose readiness depends on a companion container (av-scanner's clamd) checks that it is
 # not ready yet, then starts the companion.
 SMOKE_BEFORE_READY=
+# A function smoke_run calls after step 4 with the container's name and the NATS and Redis URLs:
+# more checks inside the image (av-scanner's scan-check, the second container of its helm test).
+SMOKE_AFTER_CHECK=
 
 # smoke_run SERVICE HTTP_PORT — the five steps, for SERVICE's built image:
 #   1 nats-server (JetStream) and redis-server on loopback
@@ -524,6 +527,9 @@ smoke_run() {
     die "the check script failed against $svc"
   fi
   sed 's/^/    /' "$tmp/test.log" >&2
+  if [[ -n "$SMOKE_AFTER_CHECK" ]]; then
+    "$SMOKE_AFTER_CHECK" "$name" "nats://127.0.0.1:$nats_port" "redis://127.0.0.1:$redis_port"
+  fi
 
   step 5 "SIGTERM: the service must exit 0 within 10 s"
   stop_expecting_exit_0 "$name" "$svc" 40
@@ -645,7 +651,8 @@ smoke_qos() {
 # chart's own clamd.conf (rendered by helm), read-only database, its socket in the socket directory
 # (read-only in the worker, as in the chart), and /readyz must turn 200: clamd answers and the
 # worker's EICAR self-test passed. The chart's clamd probe (clamdscan --ping) must pass, the
-# chart's test script runs, and both the worker and clamd must exit 0 on SIGTERM.
+# chart's test script runs, scan-check (the helm test's scan container) gets EICAR infected and fresh
+# content clean through NATS, and both the worker and clamd must exit 0 on SIGTERM.
 AV_CLAMD_CONF_DIR=
 AV_SOCKET_DIR=
 AV_SIGNATURES_DIR=
@@ -692,6 +699,21 @@ smoke_av_scanner_clamd() {
   log "clamd answers the chart's probe (clamdscan --ping 1)"
 }
 
+# smoke_av_scanner_scan NAME NATS_URL REDIS_URL — SMOKE_AFTER_CHECK of av-scanner: the helm test's
+# scan container (scan-check: EICAR infected, fresh content clean, through NATS, the worker and clamd).
+smoke_av_scanner_scan() {
+  local name="$1" out
+  log "scan-check from the image, as the helm test's scan container runs it"
+  if ! out=$(moat_podman run --rm --network=host --pull=never --read-only --cap-drop=ALL \
+    --security-opt=no-new-privileges --entrypoint node "$AV_IMAGE" \
+    dist/scan-check-main.js --nats "$2" --redis "$3" --timeout-ms 30000 2>&1); then
+    printf '%s\n' "$out" | sed 's/^/    /' >&2
+    moat_podman logs "$name" 2>&1 | tail -20 >&2
+    die "scan-check failed against av-scanner"
+  fi
+  printf '%s\n' "$out" | sed 's/^/    /' >&2
+}
+
 smoke_av_scanner() {
   local http_port
   AV_IMAGE=$(built_ref av-scanner)
@@ -720,6 +742,7 @@ smoke_av_scanner() {
   SMOKE_RUN_ARGS=(-v "$AV_SOCKET_DIR:/run/clamav:ro" -v "$AV_SIGNATURES_DIR:/var/lib/clamav:ro")
   SMOKE_TEST_ENV=("MOAT_TEST_HTTP_PORT=$http_port")
   SMOKE_BEFORE_READY=smoke_av_scanner_clamd
+  SMOKE_AFTER_CHECK=smoke_av_scanner_scan
   smoke_run av-scanner "$http_port"
   stop_expecting_exit_0 "moat-smoke-av-scanner-$$-clamd" clamd 30
   log "smoke av-scanner with clamd: ok"

@@ -27,6 +27,7 @@ import {
   type ManagedProcess,
   type NatsServer,
   type RedisServer,
+  runCommand,
   startNats,
   startProcess,
   startRedis,
@@ -37,6 +38,7 @@ import { headers } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const SCAN_CHECK = fileURLToPath(new URL('./scan-check-main.js', import.meta.url));
 
 describe('av-scanner service', () => {
   let nats: NatsServer;
@@ -186,6 +188,36 @@ describe('av-scanner service', () => {
     assert.ok(Date.now() - started < 15_000);
   });
 
+  const scanCheck = (...args: string[]) =>
+    runCommand(process.execPath, [SCAN_CHECK, '--nats', nats.url, '--redis', redis.url, ...args], {
+      timeoutMs: 60_000,
+    });
+
+  test('av-scanner - scan-check (what helm test runs): EICAR infected and fresh content scanned clean, exit 0', async () => {
+    const run = await scanCheck('--json');
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const report = JSON.parse(run.stdout) as {
+      ok: boolean;
+      results: {
+        name: string;
+        ok: boolean;
+        verdict: { result: string; signature?: string; cached: boolean };
+      }[];
+    };
+    assert.equal(report.ok, true);
+    const by = Object.fromEntries(report.results.map((r) => [r.name, r]));
+    assert.equal(by.eicar?.verdict.result, 'infected');
+    assert.match(by.eicar?.verdict.signature ?? '', /EICAR/);
+    for (const name of ['clean-4k', 'clean-1m']) {
+      assert.equal(by[name]?.verdict.result, 'clean', name);
+      assert.equal(by[name]?.verdict.cached, false, `${name} was scanned, not looked up`);
+    }
+    const text = await scanCheck();
+    assert.equal(text.code, 0);
+    assert.match(text.stdout, /^ok +eicar +infected/m);
+    assert.match(text.stdout, /the antivirus pipeline works/);
+  });
+
   test('av-scanner - clamd stopped: the worker is not ready and takes no jobs; the scan gets no verdict, and resumes once clamd is back', async () => {
     const [name, w] = [...workers.entries()][0] ?? [];
     assert.ok(name && w);
@@ -204,6 +236,11 @@ describe('av-scanner service', () => {
     const verdict = await scan(Buffer.concat([EICAR, randomBytes(8)]), 1500);
     assert.equal(verdict.result, 'error');
     assert.match(verdict.reason ?? '', /no verdict within 1500 ms/);
+    // scan-check fails, and says which verdict is missing and where to look
+    const check = await scanCheck('--timeout-ms', '1500');
+    assert.equal(check.code, 1, check.stdout + check.stderr);
+    assert.match(check.stdout, /^FAIL clean-4k .*no verdict within 1500 ms/m);
+    assert.match(check.stdout, /moatctl status/);
     await clamd.start();
     await waitFor(
       'the worker ready again',
