@@ -43,11 +43,13 @@ export const antivirusProfileSchema = strictObject({
     ),
   scanMimeTypes: listOrRef(mimeTypeSchema, 'MIME list')
     .optional()
-    .describe('Scan only these MIME types: a mimeLists name or an inline list. Default: every type.'),
+    .describe(
+      'Scan only these MIME types (declared, or detected from the first bytes of a download; upload forms are always scanned): a mimeLists name or an inline list. Default: every type.',
+    ),
   scanExtensions: listOrRef(extensionSchema, 'extension list')
     .optional()
     .describe(
-      'Scan only these file extensions: an extensionLists name or an inline list. Default: every file.',
+      'Scan only these file extensions (of the path, the Content-Disposition file name, or the type detected from the first bytes of a download; upload forms are always scanned): an extensionLists name or an inline list. Default: every file.',
     ),
   failMode: failModeSchema,
   timeoutMs: z

@@ -152,7 +152,7 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
       },
       // content a test sets just before fetching it (fresh to the verdict cache)
       ...Object.fromEntries(
-        ['/fresh/a', '/fresh/b', '/fresh/c'].map((path) => [
+        ['/fresh/a', '/fresh/b', '/fresh/c', '/disguised/readme.txt', '/disguised/notes.txt'].map((path) => [
           path,
           (_req, _body, res) => void serveFile(path, res),
         ]),
@@ -511,12 +511,52 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     }
   });
 
-  test('antivirus - scanExtensions narrows scanning: a .bin is not scanned, a .zip is', async () => {
+  test('antivirus - scanExtensions narrows scanning: a .bin is not scanned, a .zip is, and so is a zip disguised as text/plain (sniffed)', async () => {
     await harness.applyPolicy(policy('      scanExtensions: [zip]\n      timeoutMs: 3000'));
     const notScanned = await viaProxy(harness.proxyPort, url('/samples/hash-sample.bin'));
     assert.equal(notScanned.status, 200);
     const scanned = await viaProxy(harness.proxyPort, url('/samples/eicar.zip'));
     assert.equal(scanned.status, 403);
+    // a zip the server calls text/plain, at a .txt path: its first bytes say zip, so it is scanned
+    const zip = samples.find((x) => x.name === 'eicar.zip');
+    assert.ok(zip);
+    files.set('/disguised/readme.txt', { content: zip.content, type: 'text/plain' });
+    const disguised = await viaProxy(harness.proxyPort, url('/disguised/readme.txt'));
+    assert.equal(disguised.status, 403, 'a zip labelled text/plain is still scanned');
+    assert.match(disguised.body.toString(), /Moat\.Test\.EICAR/);
+    // plain text stays unscanned, and arrives whole
+    const text = Buffer.from('just text, no magic bytes\n'.repeat(100));
+    files.set('/disguised/notes.txt', { content: text, type: 'text/plain' });
+    const scansBefore = await metric(
+      /moat_proxy_av_verdicts_total\{[^}]*result="clean"[^}]*cached="false"[^}]*\} (\d+)/,
+    );
+    const plain = await viaProxy(harness.proxyPort, url('/disguised/notes.txt'));
+    assert.equal(plain.status, 200);
+    assert.deepEqual(plain.body, text);
+    const scansAfter = await metric(
+      /moat_proxy_av_verdicts_total\{[^}]*result="clean"[^}]*cached="false"[^}]*\} (\d+)/,
+    );
+    assert.equal(scansAfter, scansBefore, 'text is not scanned under scanExtensions [zip]');
+    // an upload form: the file inside is scanned whatever the request says
+    await harness.applyPolicy(
+      policy('      scanExtensions: [zip]\n      scanUploads: true\n      timeoutMs: 3000'),
+    );
+    const form = new FormData();
+    form.append('note', 'hello');
+    form.append(
+      'file',
+      new Blob([new Uint8Array(zip.content)], { type: 'application/octet-stream' }),
+      'x.bin',
+    );
+    const encoded = new Response(form);
+    const seen = origin.requests.length;
+    const upload = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: Buffer.from(await encoded.arrayBuffer()),
+      headers: { 'content-type': encoded.headers.get('content-type') ?? '' },
+    });
+    assert.equal(upload.status, 403, 'a multipart upload is scanned under scanExtensions');
+    assert.equal(origin.requests.length, seen, 'the infected form never went upstream');
     await harness.applyPolicy(policy(STRICT));
   });
 });

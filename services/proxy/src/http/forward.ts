@@ -307,14 +307,12 @@ async function receiveBody(
   if (!hasBody) return undefined;
   // an upload the antivirus scans is read whole (up to maxScanSize) before anything goes upstream
   const av = decision.inspection?.antivirus;
+  const declaredType = mediaType(req.headers['content-type']);
   const scanUpload =
     av?.scanUploads === true &&
-    wantsScan(av, {
-      ...(mediaType(req.headers['content-type'])
-        ? { declaredType: mediaType(req.headers['content-type']) }
-        : {}),
-      path: target.path,
-    });
+    // a form's files carry their own names and types inside the body: scanned whatever they claim
+    (declaredType === 'multipart/form-data' ||
+      wantsScan(av, { ...(declaredType ? { declaredType } : {}), path: target.path }));
   // what is held for the verdict counts against the proxy-wide budget, as a download's body does
   const held = { bytes: 0, refused: false };
   const hold = (n: number) => {

@@ -70,6 +70,8 @@ export class ResponseRelay {
   private draining = false;
   /** The response head waiting for the first body chunk to be sniffed. */
   private held?: { status: number; headers: ResponseHeaders; facts: ResponseFacts };
+  /** The antivirus profile scans some types only and the declared ones were not among them. */
+  private sniffForScan = false;
   private contentLength: number | undefined;
   private readonly limit: number | undefined;
   /** Bytes of this response counted against the proxy-wide budget for held bodies. */
@@ -120,21 +122,22 @@ export class ResponseRelay {
     const fileName = dispositionFileName(headerValue(headers['content-disposition']));
     if (!this.startScan(status, declaredType, fileName)) return;
     const filter = opts.contentFilter;
-    if (!filter) {
-      this.writeHead(status, headers);
-      return;
-    }
     const facts: ResponseFacts = {
       ...(declaredType ? { declaredType } : {}),
       ...(fileName ? { fileName } : {}),
       ...(this.contentLength !== undefined ? { contentLength: this.contentLength } : {}),
     };
+    if (!filter) {
+      if (this.sniffForScan) this.held = { status, headers, facts };
+      else this.writeHead(status, headers);
+      return;
+    }
     const blocked = filterResponse(filter, facts);
     if (blocked) {
       this.block(blocked);
       return;
     }
-    const sniffs = filter.blockMimeTypes.length + filter.blockExtensions.size > 0;
+    const sniffs = filter.blockMimeTypes.length + filter.blockExtensions.size > 0 || this.sniffForScan;
     if (sniffs && ex.req.method !== 'HEAD') this.held = { status, headers, facts };
     else this.writeHead(status, headers);
   }
@@ -164,6 +167,8 @@ export class ResponseRelay {
           this.block(blocked);
           return;
         }
+        if (sniffed && this.sniffForScan && this.sniffedWantsScan(sniffed) && !this.beginScan(held.status))
+          return;
         this.writeHead(held.status, held.headers);
         this.write(chunk);
         if (!this.finished && !this.draining) controller.resume();
@@ -204,7 +209,20 @@ export class ResponseRelay {
       ...(fileName ? { fileName } : {}),
       path: opts.target.path,
     };
-    if (!wantsScan(av, subject)) return true;
+    if (!wantsScan(av, subject)) {
+      // the server names the type and the file: what the first bytes say decides too, so an
+      // executable labelled text/plain is still scanned
+      this.sniffForScan = true;
+      return true;
+    }
+    return this.beginScan(status);
+  }
+
+  /** Holds this response for a verdict (false when an oversized body was answered already). */
+  private beginScan(status: number): boolean {
+    const { ex, opts } = this;
+    const av = opts.antivirus;
+    if (!av) return true;
     if (this.contentLength !== undefined && this.contentLength > av.maxScanSize) {
       const blocked = ex.deps.antivirus.overSize(ex, av, this.contentLength, 'download', opts.decision);
       if (blocked) {
@@ -215,6 +233,14 @@ export class ResponseRelay {
     }
     this.scan = { status, headers: {}, chunks: [], size: 0 };
     return true;
+  }
+
+  /** Whether the type the first bytes show is one the profile scans (by MIME type or extension). */
+  private sniffedWantsScan(sniffed: { mime: string; ext: string }): boolean {
+    const av = this.opts.antivirus;
+    return (
+      !!av && wantsScan(av, { declaredType: sniffed.mime, fileName: `sniffed.${sniffed.ext}`, path: '' })
+    );
   }
 
   /** The whole body is held: scan it, then deliver it in one piece or answer with the verdict's page. */
