@@ -23,21 +23,19 @@ import {
   ScanClient,
 } from '@moat/scan';
 import {
-  freePort,
   type ManagedProcess,
   type NatsServer,
   type RedisServer,
   runCommand,
   startNats,
-  startProcess,
   startRedis,
   waitFor,
 } from '@moat/testkit';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { startAvScanner } from './testing.js';
 
-const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const SCAN_CHECK = fileURLToPath(new URL('./scan-check-main.js', import.meta.url));
 
 describe('av-scanner service', () => {
@@ -51,27 +49,15 @@ describe('av-scanner service', () => {
   const events: MoatEvent[] = [];
 
   async function startWorker(name: string, extraEnv: Record<string, string> = {}, waitReady = true) {
-    const port = await freePort();
-    const proc = startProcess(name, process.execPath, [MAIN], {
-      env: {
-        ...process.env,
-        MOAT_NATS_URL: nats.url,
-        MOAT_REDIS_URL: redis.url,
-        MOAT_LOG_LEVEL: 'warn',
-        MOAT_INSTANCE_ID: name,
-        MOAT_AV_SCANNER_HTTP_PORT: String(port),
-        MOAT_AV_SCANNER_CLAMD_ADDRESS: clamd.address,
-        MOAT_AV_SCANNER_SIGNATURE_DIR: clamd.databaseDirectory,
-        MOAT_AV_SCANNER_SIGNATURE_CHECK_SECONDS: '0.5',
-        ...extraEnv,
-      },
+    const { proc, httpPort: port } = await startAvScanner({
+      natsUrl: nats.url,
+      redisUrl: redis.url,
+      clamd,
+      name,
+      env: { MOAT_AV_SCANNER_SIGNATURE_CHECK_SECONDS: '0.5', ...extraEnv },
+      waitReady,
     });
     workers.set(name, { proc, port });
-    if (waitReady)
-      await waitFor(`${name} /readyz`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, {
-        proc,
-        timeoutMs: 20_000,
-      });
     return { proc, port };
   }
 
