@@ -12,14 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  cleanup,
   installCleanupHandlers,
-  isInterrupted,
   keepTempDirs,
   log,
   makeTempDir,
   rerunInNetns,
   run,
+  runMain,
 } from '../proxy/lib/procs.mjs';
 import { median } from '../proxy/lib/report.mjs';
 import { startMoat, startOrigin, startSquid } from '../proxy/lib/stacks.mjs';
@@ -804,13 +803,4 @@ async function main() {
   return 0;
 }
 
-main()
-  .then(async (code) => {
-    await cleanup();
-    process.exit(code);
-  })
-  .catch(async (err) => {
-    if (!isInterrupted()) process.stderr.write(`bench.mjs: ${err.stack ?? err.message}\n(see --help)\n`);
-    await cleanup();
-    process.exit(1);
-  });
+runMain(main, 'bench.mjs');

@@ -8,15 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuMs } from '../proxy/lib/load.mjs';
-import {
-  cleanup,
-  installCleanupHandlers,
-  isInterrupted,
-  keepTempDirs,
-  log,
-  makeTempDir,
-  run,
-} from '../proxy/lib/procs.mjs';
+import { installCleanupHandlers, keepTempDirs, log, makeTempDir, run, runMain } from '../proxy/lib/procs.mjs';
 import { median } from '../proxy/lib/report.mjs';
 import { cleanEnv, startOrigin, startSquid } from '../proxy/lib/stacks.mjs';
 import {
@@ -343,13 +335,4 @@ async function main() {
   return failed ? 1 : 0;
 }
 
-main()
-  .then(async (code) => {
-    await cleanup();
-    process.exit(code);
-  })
-  .catch(async (err) => {
-    if (!isInterrupted()) process.stderr.write(`icap-smoke.mjs: ${err.stack ?? err.message}\n`);
-    await cleanup();
-    process.exit(1);
-  });
+runMain(main, 'icap-smoke.mjs', { help: false });

@@ -9,14 +9,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  cleanup,
   installCleanupHandlers,
-  isInterrupted,
   keepTempDirs,
   log,
   makeTempDir,
   rerunInNetns,
   run,
+  runMain,
 } from '../proxy/lib/procs.mjs';
 import { startOrigin } from '../proxy/lib/stacks.mjs';
 import { EICAR } from './lib/icap-stack.mjs';
@@ -283,13 +282,4 @@ async function main() {
   return 0;
 }
 
-main()
-  .then(async (code) => {
-    await cleanup();
-    process.exit(code);
-  })
-  .catch(async (err) => {
-    if (!isInterrupted()) process.stderr.write(`scaling.mjs: ${err.stack ?? err.message}\n(see --help)\n`);
-    await cleanup();
-    process.exit(1);
-  });
+runMain(main, 'scaling.mjs');

@@ -11,7 +11,6 @@ import { httpGet } from '../proxy/lib/http.mjs';
 import { cpuMs } from '../proxy/lib/load.mjs';
 import {
   canConnect,
-  cleanup,
   freePort,
   installCleanupHandlers,
   keepTempDirs,
@@ -19,6 +18,7 @@ import {
   makeTempDir,
   rerunInNetns,
   run,
+  runMain,
   startProcess,
   waitFor,
 } from '../proxy/lib/procs.mjs';
@@ -538,13 +538,4 @@ async function main() {
   return 0;
 }
 
-main()
-  .then(async (code) => {
-    await cleanup();
-    process.exit(code);
-  })
-  .catch(async (err) => {
-    process.stderr.write(`bench.mjs: ${err.message}\n(see --help)\n`);
-    await cleanup();
-    process.exit(1);
-  });
+runMain(main, 'bench.mjs');

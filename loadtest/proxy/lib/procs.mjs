@@ -191,6 +191,24 @@ function cleanupSync() {
   if (!keep) for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Runs a benchmark's `main` (resolving to its exit code), cleans up, and exits; an error is printed as
+ * `<label>: <stack>` (with a pointer to --help when `help`), unless a signal caused it.
+ */
+export function runMain(main, label, { help = true } = {}) {
+  main()
+    .then(async (code) => {
+      await cleanup();
+      process.exit(code);
+    })
+    .catch(async (err) => {
+      if (!interrupted)
+        process.stderr.write(`${label}: ${err.stack ?? err.message}${help ? '\n(see --help)' : ''}\n`);
+      await cleanup();
+      process.exit(1);
+    });
+}
+
 let interrupted = false;
 /** True once a signal asked us to stop: errors after that are its consequence, not failures. */
 export const isInterrupted = () => interrupted;
