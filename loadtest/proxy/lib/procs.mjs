@@ -202,8 +202,8 @@ export function runMain(main, label, { help = true } = {}) {
       process.exit(code);
     })
     .catch(async (err) => {
-      if (!interrupted)
-        process.stderr.write(`${label}: ${err.stack ?? err.message}${help ? '\n(see --help)' : ''}\n`);
+      const what = process.env.MOAT_BENCH_DEBUG ? (err.stack ?? err.message) : err.message;
+      if (!interrupted) process.stderr.write(`${label}: ${what}${help ? '\n(see --help)' : ''}\n`);
       await cleanup();
       process.exit(1);
     });
