@@ -193,7 +193,8 @@ function cleanupSync() {
 
 /**
  * Runs a benchmark's `main` (resolving to its exit code), cleans up, and exits; an error is printed as
- * `<label>: <stack>` (with a pointer to --help when `help`), unless a signal caused it.
+ * `<label>: <message>` (the stack with MOAT_BENCH_DEBUG=1; a pointer to --help when `help`), unless a
+ * signal caused it.
  */
 export function runMain(main, label, { help = true } = {}) {
   main()
