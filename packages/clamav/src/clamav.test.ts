@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  announceBuildTime,
   ClamdClient,
   type ClamdError,
   EICAR,
@@ -81,6 +82,9 @@ test('clamav - the database version changes with any signature and is stable oth
     const withCvd = await readSignatureDatabase(dir);
     assert.match(withCvd.version, /^daily-27412\.custom-[0-9a-f]{12}$/);
     assert.equal(withCvd.files.find((f) => f.name === 'daily.cvd')?.builtAt.getTime(), 1796290000 * 1000);
+    // ordering across workers: the CVD's build time, not when this pod wrote its custom files
+    assert.equal(announceBuildTime(withCvd).getTime(), 1796290000 * 1000);
+    assert.equal(announceBuildTime(first).getTime(), first.builtAt.getTime(), 'plain files only: their time');
     writeFileSync(join(dir, 'daily.cvd'), 'not a database');
     await assert.rejects(readSignatureDatabase(dir), /bad header/);
   } finally {

@@ -104,3 +104,14 @@ export async function readSignatureDatabase(dir: string): Promise<SignatureDatab
   const builtAt = new Date(Math.max(...files.map((f) => f.builtAt.getTime())));
   return { version, builtAt, files, fingerprint: await databaseFingerprint(dir) };
 }
+
+/**
+ * When the database was built, for ordering databases across workers: the newest freshclam
+ * database's own build time when there is one (a plain file's time is only when this pod wrote it,
+ * so a pod with an older daily but freshly written custom files must not count as newer), else the
+ * newest plain file's.
+ */
+export function announceBuildTime(database: SignatureDatabase): Date {
+  const official = database.files.filter((f) => f.version !== undefined).map((f) => f.builtAt.getTime());
+  return official.length ? new Date(Math.max(...official)) : database.builtAt;
+}

@@ -9,6 +9,7 @@ export {
 } from './client.js';
 export { type ClamdConfigOptions, renderClamdConfig } from './config.js';
 export {
+  announceBuildTime,
   type DatabaseFile,
   databaseFingerprint,
   readSignatureDatabase,

@@ -22,19 +22,30 @@ export interface CachedVerdict {
 const PREFIX = 'moat:av:';
 export const CURRENT_VERSION_KEY = `${PREFIX}signature-version`;
 const verdictKey = (version: string, sha256: string) => `${PREFIX}verdict:${version}:${sha256}`;
-/** How long an announcement lasts; workers renew it well before (ANNOUNCE_EVERY_MS). */
-const ANNOUNCEMENT_TTL_MS = 24 * 3600 * 1000;
+/** Workers renew their announcement this often (while their signatures are fresh). */
 export const ANNOUNCE_EVERY_MS = 10 * 60 * 1000;
+/**
+ * An announcement nobody renews ends after three missed renewals: once no worker with fresh
+ * signatures is left, proxies stop answering from the cache within half an hour.
+ */
+const ANNOUNCEMENT_TTL_MS = 3 * ANNOUNCE_EVERY_MS;
 
 /**
  * The announcement is "<build time in ms> <version>". A worker whose signatures were built before
  * the announced ones (one that has not picked up an update yet) must not move every proxy back to
- * the older version's verdicts, so it changes nothing; the same or a newer build replaces it.
+ * the older version's verdicts, so it changes nothing; the same version (renewal, from any worker)
+ * or a newer build replaces it.
  */
 const ANNOUNCE_SCRIPT = `
 local current = redis.call('GET', KEYS[1])
-local built = current and tonumber(string.match(current, '^(%d+) '))
-if built and built > tonumber(ARGV[1]) then return 0 end
+if current then
+  local built, version = string.match(current, '^(%d+) (.*)$')
+  if version == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return 1
+  end
+  if built and tonumber(built) > tonumber(ARGV[1]) then return 0 end
+end
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'PX', ARGV[3])
 return 1
 `;
@@ -79,8 +90,8 @@ export class VerdictCache {
   }
 
   /**
-   * Workers: announce the database version verdicts are now reached with, built at `builtAt` (its
-   * newest signature). False when a newer build is announced already, which stays.
+   * Workers: announce the database version verdicts are now reached with, built at `builtAt` (see
+   * announceBuildTime in @moat/clamav). False when a newer build is announced already, which stays.
    */
   async announceVersion(version: string, builtAt: Date): Promise<boolean> {
     const done = await this.redis.eval(

@@ -76,7 +76,11 @@ describe('verdict cache (real Redis)', () => {
     assert.equal(await cache.currentVersion(), 'daily-2');
     await client.pexpire(CURRENT_VERSION_KEY, 1000);
     assert.equal(await cache.announceVersion('daily-2', newer), true, 'the same build renews it');
-    assert.ok((await client.pttl(CURRENT_VERSION_KEY)) > 3_600_000, 'renewed for a day');
+    assert.ok((await client.pttl(CURRENT_VERSION_KEY)) > 20 * 60_000, 'renewed for three renewal periods');
+    assert.ok((await client.pttl(CURRENT_VERSION_KEY)) <= 30 * 60_000, 'and no longer');
+    // the same version from a pod whose files are dated earlier (written at its start) renews it too
+    assert.equal(await cache.announceVersion('daily-2', older), true, 'the same version is never "older"');
+    assert.equal(await cache.currentVersion(), 'daily-2');
     assert.equal(await cache.announceVersion('daily-3', new Date('2026-03-03T00:00:00Z')), true);
     assert.equal(await cache.currentVersion(), 'daily-3');
   });

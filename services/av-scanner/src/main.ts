@@ -1,7 +1,7 @@
 // first: V8 settings that must precede everything else (see service-kit/runtime.ts)
 import '@moat/service-kit/runtime';
 import { publishEvent } from '@moat/bus';
-import { ClamdClient } from '@moat/clamav';
+import { announceBuildTime, ClamdClient } from '@moat/clamav';
 import { ConfigError } from '@moat/config';
 import { createLogger } from '@moat/log';
 import { ANNOUNCE_EVERY_MS, ensureScanQueue, SCAN_CONSUMER, SCAN_STREAM, VerdictCache } from '@moat/scan';
@@ -34,11 +34,17 @@ async function main() {
   const announce = async () => {
     const database = engine.database;
     if (!cache || !database || !engine.signaturesFresh()) return;
-    if (!(await cache.announceVersion(database.version, database.builtAt)))
-      log.warn(
-        { signatures: database.version, builtAt: database.builtAt.toISOString() },
-        'newer signatures are announced by another worker: this one lags behind (is its freshclam working?)',
-      );
+    const builtAt = announceBuildTime(database);
+    try {
+      if (!(await cache.announceVersion(database.version, builtAt)))
+        log.warn(
+          { signatures: database.version, builtAt: builtAt.toISOString() },
+          'newer signatures are announced by another worker: this one lags behind (is its freshclam working?)',
+        );
+    } catch (err) {
+      // proxies keep the last announcement until it expires; the next renewal tries again
+      log.warn({ err: (err as Error).message }, 'could not announce the signature version in Redis');
+    }
   };
   let queueDepth: { pending: number; scanning: number; workersWaiting: number; readAt: Date } | undefined;
   const metrics = createAvMetrics(registry, engine, () =>
