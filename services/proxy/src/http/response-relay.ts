@@ -32,6 +32,18 @@ import type { Target } from './target.js';
 
 /** Bytes file-type needs to recognise a format. */
 const SNIFF_BYTES = 4100;
+/** How long a response whose first bytes trickle in waits for SNIFF_BYTES before it is sniffed. */
+const SNIFF_WAIT_MS = 500;
+
+const holdHead = (status: number, headers: ResponseHeaders, facts: ResponseFacts): HeldHead => ({
+  status,
+  headers,
+  facts,
+  chunks: [],
+  size: 0,
+  ended: false,
+  sniffing: false,
+});
 
 /** The request body was larger than the profile allows (raised while it streams upstream). */
 export class BodyTooLargeError extends Error {
@@ -46,6 +58,19 @@ interface Controller {
 }
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/** A response head held until the first bytes of its body are sniffed, and those bytes. */
+interface HeldHead {
+  status: number;
+  headers: ResponseHeaders;
+  facts: ResponseFacts;
+  chunks: Buffer[];
+  size: number;
+  /** The body ended before the sniff. */
+  ended: boolean;
+  sniffing: boolean;
+  timer?: NodeJS.Timeout;
+}
 
 export interface RelayOptions {
   target: Target;
@@ -68,8 +93,8 @@ export class ResponseRelay {
   private finished = false;
   /** The client socket is full: the upstream parser waits for it to drain. */
   private draining = false;
-  /** The response head waiting for the first body chunk to be sniffed. */
-  private held?: { status: number; headers: ResponseHeaders; facts: ResponseFacts };
+  /** The response head waiting for the first bytes of the body to be sniffed. */
+  private held?: HeldHead;
   /** The antivirus profile scans some types only and the declared ones were not among them. */
   private sniffForScan = false;
   private contentLength: number | undefined;
@@ -128,7 +153,7 @@ export class ResponseRelay {
       ...(this.contentLength !== undefined ? { contentLength: this.contentLength } : {}),
     };
     if (!filter) {
-      if (this.sniffForScan) this.held = { status, headers, facts };
+      if (this.sniffForScan) this.held = holdHead(status, headers, facts);
       else this.writeHead(status, headers);
       return;
     }
@@ -138,24 +163,59 @@ export class ResponseRelay {
       return;
     }
     const sniffs = filter.blockMimeTypes.length + filter.blockExtensions.size > 0 || this.sniffForScan;
-    if (sniffs && ex.req.method !== 'HEAD') this.held = { status, headers, facts };
+    if (sniffs && ex.req.method !== 'HEAD') this.held = holdHead(status, headers, facts);
     else this.writeHead(status, headers);
   }
 
-  onResponseData(controller: Controller, chunk: Buffer): void {
+  onResponseData(_controller: Controller, chunk: Buffer): void {
+    if (this.finished) return;
+    if (this.held) this.collectForSniff(this.held, chunk);
+    else this.write(chunk);
+  }
+
+  onResponseEnd(): void {
     if (this.finished) return;
     const held = this.held;
-    if (!held) {
-      this.write(chunk);
+    if (held) {
+      // sniffed with whatever arrived (nothing, for an empty body), then ended
+      held.ended = true;
+      this.sniff(held);
       return;
     }
-    // The first chunk (usually 16-64 KiB, or all of a small response) holds the magic bytes of every
-    // format file-type knows; waiting for more would stall slow streams.
-    this.held = undefined;
-    controller.pause();
-    fileTypeFromBuffer(chunk.subarray(0, SNIFF_BYTES)).then(
+    this.endBody();
+  }
+
+  private endBody(): void {
+    if (this.scan) {
+      this.deliverAfterScan(this.scan);
+      return;
+    }
+    this.ex.res.end();
+    this.finish();
+  }
+
+  /**
+   * The first bytes of the body, for file-type: up to SNIFF_BYTES, or the whole body when shorter.
+   * A server that trickles its first bytes gets SNIFF_WAIT_MS, then they are sniffed as they are.
+   */
+  private collectForSniff(held: HeldHead, chunk: Buffer): void {
+    held.chunks.push(chunk);
+    held.size += chunk.length;
+    if (held.sniffing) return; // arrived although paused (undici can finish a body past a pause)
+    if (held.size >= SNIFF_BYTES) this.sniff(held);
+    else held.timer ??= setTimeout(() => this.sniff(held), SNIFF_WAIT_MS);
+  }
+
+  private sniff(held: HeldHead): void {
+    if (held.sniffing || this.finished) return;
+    held.sniffing = true;
+    clearTimeout(held.timer);
+    this.controller?.pause();
+    const head = Buffer.concat(held.chunks).subarray(0, SNIFF_BYTES);
+    (head.length > 0 ? fileTypeFromBuffer(head) : Promise.resolve(undefined)).then(
       (sniffed) => {
         if (this.finished) return;
+        this.held = undefined;
         const blocked =
           sniffed &&
           this.opts.contentFilter &&
@@ -170,8 +230,13 @@ export class ResponseRelay {
         if (sniffed && this.sniffForScan && this.sniffedWantsScan(sniffed) && !this.beginScan(held.status))
           return;
         this.writeHead(held.status, held.headers);
-        this.write(chunk);
-        if (!this.finished && !this.draining) controller.resume();
+        for (const chunk of held.chunks) {
+          if (this.finished) return;
+          this.write(chunk);
+        }
+        if (this.finished) return;
+        if (held.ended) this.endBody();
+        else if (!this.draining) this.controller?.resume();
       },
       (err: unknown) => {
         // not delivered unless inspected: fail closed
@@ -179,21 +244,6 @@ export class ResponseRelay {
         this.block(proxyVerdict(500, 'WEBFILTER_ERROR', 'The response could not be inspected.'));
       },
     );
-  }
-
-  onResponseEnd(): void {
-    if (this.finished) return;
-    const held = this.held;
-    if (held) {
-      this.held = undefined;
-      this.writeHead(held.status, held.headers); // an empty body: nothing to sniff
-    }
-    if (this.scan) {
-      this.deliverAfterScan(this.scan);
-      return;
-    }
-    this.ex.res.end();
-    this.finish();
   }
 
   /**
@@ -449,6 +499,7 @@ export class ResponseRelay {
   private finish(err?: Error): void {
     if (this.finished) return;
     this.releaseHeld();
+    clearTimeout(this.held?.timer);
     this.finished = true;
     if (err) this.opts.span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
     this.opts.span.end();
