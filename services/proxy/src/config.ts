@@ -51,8 +51,9 @@ export const proxyConfigSchema = baseConfigSchema.extend({
   tunnelIdleTimeout: duration().default(600_000),
   maxHeaderSize: byteSize().default(32 * 1024),
   /**
-   * Most bytes of downloads held at once for their antivirus verdict (per process). A download that
-   * would exceed it gets the profile's fail mode ("too busy to scan"), never unscanned delivery.
+   * Most bytes of downloads and uploads held at once for their antivirus verdict (per process). A
+   * transfer that would exceed it gets the profile's fail mode ("too busy to scan"). An upload being
+   * held whose client sends nothing for clientIdleTimeout is cut off, so idle clients cannot sit on it.
    */
   avHoldLimit: byteSize().default(1024 ** 3),
   maxHeaderCount: z.coerce.number().int().min(8).max(1000).default(100),

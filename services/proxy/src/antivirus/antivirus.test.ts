@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -558,5 +559,44 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
     assert.equal(upload.status, 403, 'a multipart upload is scanned under scanExtensions');
     assert.equal(origin.requests.length, seen, 'the infected form never went upstream');
     await harness.applyPolicy(policy(STRICT));
+  });
+});
+
+describe('antivirus upload budget (its own proxy: a 1 MiB budget, 2 s client idle limit, no scanner)', () => {
+  let harness: ProxyHarness;
+  before(async () => {
+    harness = await startProxyHarness({
+      policy: policy('      scanUploads: true\n      timeoutMs: 1000'),
+      env: { MOAT_PROXY_AV_HOLD_LIMIT: '1MiB', MOAT_PROXY_CLIENT_IDLE_TIMEOUT: '2s' },
+    });
+  });
+  after(() => harness?.stop());
+
+  test('antivirus - an upload that stalls while held is cut off after the idle limit, and its share of the budget comes back', async () => {
+    const target = 'http://127.0.0.1:9/upload';
+    // 900 KiB of a declared 2 MiB, then nothing: held for scanning, so it counts against the budget
+    const stalled = connect(harness.proxyPort, '127.0.0.1');
+    const closed = new Promise<number>((resolve) => {
+      const started = Date.now();
+      stalled.on('close', () => resolve(Date.now() - started));
+    });
+    stalled.on('error', () => undefined);
+    stalled.write(
+      `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1:9\r\nContent-Type: application/octet-stream\r\nContent-Length: ${2 * 2 ** 20}\r\n\r\n`,
+    );
+    stalled.write(randomBytes(900 * 1024));
+    await new Promise((r) => setTimeout(r, 300));
+    const refused = await viaProxy(harness.proxyPort, target, {
+      method: 'POST',
+      body: randomBytes(500 * 1024),
+    });
+    assert.equal(refused.status, 403, 'no room while the stalled upload holds 900 KiB');
+    assert.match(refused.body.toString(), /MOAT_PROXY_AV_HOLD_LIMIT/);
+    const closedAfterMs = await closed;
+    assert.ok(closedAfterMs < 6000, `the proxy closed the stalled upload after ${closedAfterMs} ms`);
+    // room again: this one is held and goes to the (absent) scanner, so fail-closed 503, not busy
+    const held = await viaProxy(harness.proxyPort, target, { method: 'POST', body: randomBytes(500 * 1024) });
+    assert.equal(held.status, 503, held.body.toString().slice(0, 200));
+    assert.match(held.body.toString(), /could not be scanned/);
   });
 });

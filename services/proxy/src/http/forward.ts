@@ -253,42 +253,70 @@ function bodyTooLarge(filter: ContentFilter, decision: Decision): Verdict {
   );
 }
 
+interface ReadBodyOptions {
+  /** The profile's maxRequestBodySize. */
+  limit: number | undefined;
+  counted: (n: number) => void;
+  /** Read whole up to this size; larger bodies stream. */
+  bufferUpTo: number;
+  /** A body held for its scan: room for each chunk in the proxy-wide budget, and an idle limit. */
+  held?: { reserve: (n: number) => boolean; idleMs: number };
+}
+
+/** A client that holds budget for its upload must keep sending it. */
+class UploadIdleError extends Error {
+  override name = 'UploadIdleError';
+}
+
 /**
  * The request body, never trusted further than it was parsed: small bodies are read completely
  * before the upstream is contacted (a malformed chunk then reaches nobody); larger ones stream,
  * and a parse error mid-way aborts the upstream request before its body is complete.
  */
-async function readRequestBody(
-  req: IncomingMessage,
-  limit: number | undefined,
-  counted: (n: number) => void,
-  bufferUpTo = BUFFERED_BODY_LIMIT,
-  hold?: (n: number) => boolean,
-): Promise<Buffer | Readable> {
+async function readRequestBody(req: IncomingMessage, opts: ReadBodyOptions): Promise<Buffer | Readable> {
   const iterator = req[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let size = 0;
   const take = (chunk: Buffer) => {
     size += chunk.length;
-    counted(chunk.length);
-    if (limit !== undefined && size > limit)
-      throw new BodyTooLargeError(`the request body exceeds the limit of ${limit} bytes`);
+    opts.counted(chunk.length);
+    if (opts.limit !== undefined && size > opts.limit)
+      throw new BodyTooLargeError(`the request body exceeds the limit of ${opts.limit} bytes`);
     return chunk;
   };
-  while (size <= bufferUpTo) {
-    const next = await iterator.next();
-    if (next.done) return Buffer.concat(chunks);
-    const chunk = take(next.value as Buffer);
+  const held = opts.held;
+  const next = () => (held ? nextWithin(iterator, held.idleMs) : iterator.next());
+  while (size <= opts.bufferUpTo) {
+    const step = await next();
+    if (step.done) return Buffer.concat(chunks);
+    const chunk = take(step.value as Buffer);
     chunks.push(chunk);
     // no room left to hold it for a scan: it streams, like a body over bufferUpTo
-    if (hold && !hold(chunk.length)) break;
+    if (held && !held.reserve(chunk.length)) break;
   }
   async function* rest() {
     yield* chunks;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next())
-      yield take(next.value as Buffer);
+    for (let step = await iterator.next(); !step.done; step = await iterator.next())
+      yield take(step.value as Buffer);
   }
   return Readable.from(rest(), { objectMode: false });
+}
+
+/** The iterator's next chunk, or UploadIdleError when none comes within `ms`. */
+async function nextWithin<T>(iterator: AsyncIterator<T>, ms: number): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new UploadIdleError(`the client sent nothing for ${ms} ms of an upload held for scanning`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([iterator.next(), idle]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The request body, read and (if the profile says so) scanned; ANSWERED once the client has its answer. */
@@ -322,15 +350,14 @@ async function receiveBody(
   };
   let body: Buffer | Readable;
   try {
-    body = await readRequestBody(
-      req,
-      contentFilter?.maxRequestBodySize,
-      (n) => {
+    body = await readRequestBody(req, {
+      limit: contentFilter?.maxRequestBodySize,
+      counted: (n) => {
         tx.bytesIn += n;
       },
-      scanUpload && av ? av.maxScanSize : BUFFERED_BODY_LIMIT,
-      scanUpload ? hold : undefined,
-    );
+      bufferUpTo: scanUpload && av ? av.maxScanSize : BUFFERED_BODY_LIMIT,
+      ...(scanUpload ? { held: { reserve: hold, idleMs: deps.config.clientIdleTimeout } } : {}),
+    });
   } catch (err) {
     deps.antivirus.release(held.bytes);
     if (err instanceof BodyTooLargeError && contentFilter) {

@@ -60,7 +60,7 @@ export function createProxyMetrics(registry: Registry) {
     }),
     avBusy: new Counter({
       name: 'moat_proxy_av_busy_total',
-      help: 'Downloads that found the budget for bodies held for scanning spent (MOAT_PROXY_AV_HOLD_LIMIT); they get the fail mode',
+      help: 'Downloads and uploads that found the budget for bodies held for scanning spent (MOAT_PROXY_AV_HOLD_LIMIT); they get the fail mode',
       registers,
     }),
     avUnavailable: new Counter({
