@@ -1,2 +1,3 @@
 export { bool, byteSize, commaList, duration, port, url } from './fields.js';
 export { ConfigError, type ConfigIssue, type LoadConfigOptions, loadConfig } from './load.js';
+export { redactUrl } from './redact.js';

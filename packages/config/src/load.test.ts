@@ -4,7 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { z } from 'zod';
-import { bool, byteSize, ConfigError, commaList, duration, loadConfig, port, url } from './index.js';
+import {
+  bool,
+  byteSize,
+  ConfigError,
+  commaList,
+  duration,
+  loadConfig,
+  port,
+  redactUrl,
+  url,
+} from './index.js';
 
 const schema = z
   .object({
@@ -112,4 +122,11 @@ test('config - sizes take binary units and booleans the usual spellings; anythin
     () => load({ MOAT_X_LIMIT: '1', MOAT_X_FLAG: 'maybe' }),
     /MOAT_X_FLAG: must be true or false/,
   );
+});
+
+test("config - redactUrl hides a URL's password and leaves everything else as it was", () => {
+  assert.equal(redactUrl('redis://:s3cret@redis.example:6379/0'), 'redis://:***@redis.example:6379/0');
+  assert.equal(redactUrl('nats://moat:s3cret@nats:4222'), 'nats://moat:***@nats:4222');
+  assert.equal(redactUrl('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222');
+  assert.equal(redactUrl('not a url'), 'not a url');
 });

@@ -1,4 +1,5 @@
 import { type Bus, connectBus } from '@moat/bus';
+import { redactUrl } from '@moat/config';
 import { createLogger, type Logger } from '@moat/log';
 import { followPolicy, type PolicyFollower, type PolicyRecord, PolicyStore } from '@moat/policy';
 import { startTelemetry, type Telemetry } from '@moat/telemetry';
@@ -95,14 +96,16 @@ export async function startServiceKit(opts: ServiceKitOptions): Promise<ServiceK
     await redis.connect();
   } catch (err) {
     await abandon(
-      `cannot connect to Redis at ${config.redisUrl} (MOAT_REDIS_URL): ${(err as Error).message}`,
+      `cannot connect to Redis at ${redactUrl(config.redisUrl)} (MOAT_REDIS_URL): ${(err as Error).message}`,
     );
   }
   let bus!: Bus;
   try {
     bus = await connectBus({ servers: config.natsUrl, name: `${service}@${config.instanceId}`, log });
   } catch (err) {
-    await abandon(`cannot connect to NATS at ${config.natsUrl} (MOAT_NATS_URL): ${(err as Error).message}`);
+    await abandon(
+      `cannot connect to NATS at ${redactUrl(config.natsUrl)} (MOAT_NATS_URL): ${(err as Error).message}`,
+    );
   }
 
   const store = new PolicyStore(redis);

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { EICAR } from '@moat/clamav';
+import { redactUrl } from '@moat/config';
 import { ScanClient, type ScanVerdict } from '@moat/scan';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
@@ -80,13 +81,15 @@ async function main(): Promise<number> {
   }
   const natsUrl = values.nats ?? process.env.MOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
   const redisUrl = values.redis ?? process.env.MOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // helm test logs are read by more people than the Secret holding the URLs
+  const [natsShown, redisShown] = [redactUrl(natsUrl), redactUrl(redisUrl)];
 
   let nc: Awaited<ReturnType<typeof connect>>;
   try {
     nc = await connect({ servers: natsUrl, name: 'av-scanner scan-check', timeout: 5_000 });
   } catch (err) {
     console.error(
-      `cannot connect to NATS at ${natsUrl}: ${(err as Error).message} (set --nats or MOAT_NATS_URL)`,
+      `cannot connect to NATS at ${natsShown}: ${(err as Error).message} (set --nats or MOAT_NATS_URL)`,
     );
     return 1;
   }
@@ -96,7 +99,7 @@ async function main(): Promise<number> {
     await redis.connect();
   } catch (err) {
     console.error(
-      `cannot connect to Redis at ${redisUrl}: ${(err as Error).message} (set --redis or MOAT_REDIS_URL)`,
+      `cannot connect to Redis at ${redisShown}: ${(err as Error).message} (set --redis or MOAT_REDIS_URL)`,
     );
     await nc.close();
     return 1;
@@ -142,7 +145,7 @@ async function main(): Promise<number> {
   }
 
   const ok = results.every((r) => r.ok);
-  if (values.json) console.log(JSON.stringify({ ok, nats: natsUrl, results }, null, 2));
+  if (values.json) console.log(JSON.stringify({ ok, nats: natsShown, results }, null, 2));
   else {
     for (const r of results) {
       const v = r.verdict;
