@@ -559,6 +559,11 @@ for (const file of files) {
       bad(`the test pod's scan container runs ${scan?.command?.join(" ")}, not scan-check`);
     if (!(scan?.envFrom ?? []).some((e) => e.configMapRef?.name === "moat-av-scanner"))
       bad("the scan container does not get the workers' NATS and Redis URLs (envFrom moat-av-scanner)");
+    // URLs from Secrets (external servers) too, exactly as the worker gets them
+    for (const key of ["MOAT_NATS_URL", "MOAT_REDIS_URL"]) {
+      const of = (c) => JSON.stringify((c?.env ?? []).find((e) => e.name === key) ?? null);
+      if (of(scan) !== of(byName["av-scanner"])) bad(`the scan container's ${key} (${of(scan)}) is not the worker's (${of(byName["av-scanner"])})`);
+    }
     for (const l of ["moat.io/nats-client", "moat.io/redis-client", "moat.io/av-scanner-client"])
       if (testPod.metadata.labels?.[l] !== "true") bad(`the av-scanner test pod lacks the label ${l}`);
     if (!testPod.spec.containers.some((x) => x.name === "health")) bad("the av-scanner test pod has no health container");
@@ -605,7 +610,9 @@ av_scanner_default() {
   av_scanner_render default &&
     av_scanner_render default-gateway -f "$CHART/ci/gateway-agents-values.yaml" &&
     av_scanner_render keda-without-api --set avScanner.autoscaling.keda.enabled=true &&
-    av_scanner_checks default "$WORK/av-default.yaml" "$WORK/av-default-gateway.yaml" "$WORK/av-keda-without-api.yaml"
+    av_scanner_render external -f "$CHART/ci/external-nats-redis-values.yaml" &&
+    av_scanner_checks default "$WORK/av-default.yaml" "$WORK/av-default-gateway.yaml" "$WORK/av-keda-without-api.yaml" \
+      "$WORK/av-external.yaml"
 }
 av_scanner_keda() {
   av_scanner_render keda --api-versions keda.sh/v1alpha1 --set avScanner.autoscaling.keda.enabled=true &&
@@ -649,7 +656,7 @@ clamav_configs() {
       --set avScanner.freshclam.testDatabases=true --set avScanner.clamd.streamMaxLength=1023Mi
 }
 
-check "av-scanner defaults: worker + clamd + freshclam; socket volume only in the worker (read-only) and clamd; CPU HPA, no ScaledObject (also keda.enabled without the KEDA API); helm test scans EICAR through NATS" av_scanner_default
+check "av-scanner defaults: worker + clamd + freshclam; socket volume only in the worker (read-only) and clamd; CPU HPA, no ScaledObject (also keda.enabled without the KEDA API, and external NATS/Redis); helm test scans EICAR through NATS with the worker's URLs" av_scanner_default
 check "av-scanner with KEDA (--api-versions keda.sh/v1alpha1): ScaledObject (nats-jetstream MOAT_SCAN/av-scanner, \$G, cpu), no HPA, NATS monitoring port admits KEDA" av_scanner_keda
 check "av-scanner signatures.source=test: test-signatures init container, no freshclam container or config, age limit 8760 h, no mirror egress" av_scanner_test
 check "av-scanner disabled: no av-scanner resource, control does not expect it" av_scanner_off
