@@ -471,19 +471,36 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
 
   test('antivirus - over maxScanSize: blocked when the profile says block, delivered and recorded when it says allow', async () => {
     await harness.applyPolicy(
-      policy('      maxScanSize: 1KiB\n      overSizeAction: block\n      timeoutMs: 3000'),
+      policy(
+        '      maxScanSize: 1KiB\n      overSizeAction: block\n      scanUploads: true\n      timeoutMs: 3000',
+      ),
     );
     const blocked = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
     assert.equal(blocked.status, 403);
     assert.match(blocked.body.toString(), /larger than antivirus profile "av" scans/);
     const chunked = await viaProxy(harness.proxyPort, url('/samples/eicar.tar'));
     assert.equal(chunked.status, 403, 'a 2 KiB tar over the 1 KiB limit');
+    const seen = origin.requests.length;
+    const bigUpload = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: randomBytes(64 * 1024),
+    });
+    assert.equal(bigUpload.status, 403, 'an upload declared over maxScanSize');
+    assert.equal(origin.requests.length, seen, 'never sent upstream');
     await harness.applyPolicy(
-      policy('      maxScanSize: 1KiB\n      overSizeAction: allow\n      timeoutMs: 3000'),
+      policy(
+        '      maxScanSize: 1KiB\n      overSizeAction: allow\n      scanUploads: true\n      timeoutMs: 3000',
+      ),
     );
     const allowed = await viaProxy(harness.proxyPort, url('/clean-10m.bin'));
     assert.equal(allowed.status, 200);
     assert.equal(sha256(allowed.body), sha256(clean10MiB));
+    const upload = await viaProxy(harness.proxyPort, url('/echo'), {
+      method: 'POST',
+      body: randomBytes(64 * 1024),
+    });
+    assert.equal(upload.status, 200, 'overSizeAction allow: the upload goes upstream unscanned');
+    assert.equal(JSON.parse(upload.body.toString()).bodyLength, 64 * 1024);
     const event = await eventually(
       () => harness.events.find((e) => e.action === 'unscanned' && e.traceId === allowed.traceId),
       'the unscanned event',

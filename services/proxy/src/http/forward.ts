@@ -336,11 +336,22 @@ async function receiveBody(
   // an upload the antivirus scans is read whole (up to maxScanSize) before anything goes upstream
   const av = decision.inspection?.antivirus;
   const declaredType = mediaType(req.headers['content-type']);
-  const scanUpload =
+  let scanUpload =
     av?.scanUploads === true &&
     // a form's files carry their own names and types inside the body: scanned whatever they claim
     (declaredType === 'multipart/form-data' ||
       wantsScan(av, { ...(declaredType ? { declaredType } : {}), path: target.path }));
+  const declaredLength = parseContentLength(req.headers['content-length']);
+  if (scanUpload && av && declaredLength !== undefined && declaredLength > av.maxScanSize) {
+    // too large to scan, as declared: decided before holding any of it
+    const blocked = deps.antivirus.overSize(ex, av, declaredLength, 'upload', decision);
+    if (blocked) {
+      res.shouldKeepAlive = false; // its body is never read
+      sendPage(ex, blocked, target);
+      return ANSWERED;
+    }
+    scanUpload = false; // overSizeAction allow: streamed upstream unscanned, recorded
+  }
   // what is held for the verdict counts against the proxy-wide budget, as a download's body does
   const held = { bytes: 0, refused: false };
   const hold = (n: number) => {
@@ -380,13 +391,7 @@ async function receiveBody(
       ? await deps.antivirus.check(ex, av, body, 'upload', decision, req.headers['content-encoding'])
       : held.refused
         ? deps.antivirus.busy(ex, av, 'upload', decision, held.bytes)
-        : deps.antivirus.overSize(
-            ex,
-            av,
-            parseContentLength(req.headers['content-length']),
-            'upload',
-            decision,
-          );
+        : deps.antivirus.overSize(ex, av, declaredLength, 'upload', decision);
   } finally {
     deps.antivirus.release(held.bytes);
   }
