@@ -98,13 +98,14 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
   let collector: OtelCollector;
   let samples: Sample[];
   const clean10MiB = randomBytes(10 * 2 ** 20);
-  const files = new Map<string, { content: Buffer; type: string }>();
+  const files = new Map<string, { content: Buffer; type: string; encoding?: string }>();
 
   const serveFile = (path: string, res: import('node:http').ServerResponse, chunked = false) => {
     const file = files.get(path);
     if (!file) return false;
     res.writeHead(200, {
       'content-type': file.type,
+      ...(file.encoding ? { 'content-encoding': file.encoding } : {}),
       ...(chunked ? {} : { 'content-length': file.content.length }),
     });
     res.end(file.content);
@@ -153,10 +154,15 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
       },
       // content a test sets just before fetching it (fresh to the verdict cache)
       ...Object.fromEntries(
-        ['/fresh/a', '/fresh/b', '/fresh/c', '/disguised/readme.txt', '/disguised/notes.txt'].map((path) => [
-          path,
-          (_req, _body, res) => void serveFile(path, res),
-        ]),
+        [
+          '/fresh/a',
+          '/fresh/b',
+          '/fresh/c',
+          '/disguised/readme.txt',
+          '/disguised/notes.txt',
+          '/disguised/packed.txt',
+          '/disguised/page.html',
+        ].map((path) => [path, (_req, _body, res) => void serveFile(path, res)]),
       ),
       ...Object.fromEntries(
         [...files.keys()].map((path) => [path, (_req, _body, res) => void serveFile(path, res)]),
@@ -555,6 +561,24 @@ describe('antivirus (proxy → NATS → av-scanner → clamd)', () => {
       /moat_proxy_av_verdicts_total\{[^}]*result="clean"[^}]*cached="false"[^}]*\} (\d+)/,
     );
     assert.equal(scansAfter, scansBefore, 'text is not scanned under scanExtensions [zip]');
+    // the same zip sent br-encoded: sniffed after decoding, so still a zip, and scanned
+    files.set('/disguised/packed.txt', {
+      content: brotliCompressSync(zip.content),
+      type: 'text/plain',
+      encoding: 'br',
+    });
+    const packed = await viaProxy(harness.proxyPort, url('/disguised/packed.txt'));
+    assert.equal(packed.status, 403, 'a br-encoded zip labelled text/plain is scanned');
+    // a gzip-encoded page is text once decoded: delivered as sent, not scanned
+    const page = gzipSync(Buffer.from('<!doctype html><p>hello</p>\n'.repeat(200)));
+    files.set('/disguised/page.html', { content: page, type: 'text/html', encoding: 'gzip' });
+    const html = await viaProxy(harness.proxyPort, url('/disguised/page.html'));
+    assert.equal(html.status, 200);
+    assert.deepEqual(html.body, page, 'delivered exactly as the server sent it');
+    const scansLater = await metric(
+      /moat_proxy_av_verdicts_total\{[^}]*result="clean"[^}]*cached="false"[^}]*\} (\d+)/,
+    );
+    assert.equal(scansLater, scansBefore, 'a gzip-encoded page is not scanned under scanExtensions [zip]');
     // an upload form: the file inside is scanned whatever the request says
     await harness.applyPolicy(
       policy('      scanExtensions: [zip]\n      scanUploads: true\n      timeoutMs: 3000'),

@@ -7,6 +7,7 @@
 import type { Span } from '@opentelemetry/api';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { fileTypeFromBuffer } from 'file-type';
+import { decodedHead } from '../antivirus/content.js';
 import { wantsScan } from '../antivirus/stage.js';
 import type { Decision } from '../pipeline.js';
 import { annotate } from '../pipeline.js';
@@ -34,6 +35,8 @@ import type { Target } from './target.js';
 const SNIFF_BYTES = 4100;
 /** How long a response whose first bytes trickle in waits for SNIFF_BYTES before it is sniffed. */
 const SNIFF_WAIT_MS = 500;
+/** A sniffed head that decodes to more than this is not sniffed (and, for the antivirus, scanned). */
+const SNIFF_DECODED_LIMIT = 2 ** 20;
 
 const holdHead = (status: number, headers: ResponseHeaders, facts: ResponseFacts): HeldHead => ({
   status,
@@ -211,7 +214,11 @@ export class ResponseRelay {
     held.sniffing = true;
     clearTimeout(held.timer);
     this.controller?.pause();
-    const head = Buffer.concat(held.chunks).subarray(0, SNIFF_BYTES);
+    const raw = Buffer.concat(held.chunks).subarray(0, SNIFF_BYTES);
+    // an encoded body is sniffed as the client will see it (a gzip-encoded zip is a zip)
+    const encoding = headerValue(held.headers['content-encoding']);
+    const decoded = encoding ? decodedHead(raw, encoding, SNIFF_DECODED_LIMIT) : raw;
+    const head = (decoded ?? raw).subarray(0, SNIFF_BYTES);
     (head.length > 0 ? fileTypeFromBuffer(head) : Promise.resolve(undefined)).then(
       (sniffed) => {
         if (this.finished) return;
@@ -227,8 +234,10 @@ export class ResponseRelay {
           this.block(blocked);
           return;
         }
-        if (sniffed && this.sniffForScan && this.sniffedWantsScan(sniffed) && !this.beginScan(held.status))
-          return;
+        // what cannot be decoded cannot be told apart from what the profile scans: scanned
+        const scanIt =
+          this.sniffForScan && (decoded === undefined || (sniffed && this.sniffedWantsScan(sniffed)));
+        if (scanIt && !this.beginScan(held.status)) return;
         this.writeHead(held.status, held.headers);
         for (const chunk of held.chunks) {
           if (this.finished) return;
