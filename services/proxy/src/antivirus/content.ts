@@ -4,19 +4,7 @@
  * decoded size capped (a small compressed body can expand enormously), and the decoded bytes are what
  * gets scanned; the client still receives the body exactly as the server sent it.
  */
-import {
-  brotliDecompress,
-  brotliDecompressSync,
-  constants,
-  gunzip,
-  gunzipSync,
-  inflate,
-  inflateRaw,
-  inflateRawSync,
-  inflateSync,
-  zstdDecompress,
-  zstdDecompressSync,
-} from 'node:zlib';
+import { brotliDecompress, constants, gunzip, inflate, inflateRaw, zstdDecompress } from 'node:zlib';
 
 export class UndecodableBodyError extends Error {
   override name = 'UndecodableBodyError';
@@ -28,19 +16,26 @@ export class DecodedTooLargeError extends Error {
 
 type Decoder = (
   input: Buffer,
-  opts: { maxOutputLength: number },
+  opts: { maxOutputLength: number; finishFlush?: number },
   cb: (err: Error | null, out: Buffer) => void,
 ) => void;
 
-const DECODERS: Record<string, Decoder> = {
-  gzip: gunzip,
-  br: brotliDecompress,
-  zstd: zstdDecompress as unknown as Decoder,
-  deflate: (input, opts, cb) =>
-    // "deflate" is zlib-wrapped by the RFC, raw in some servers: try both
-    inflate(input, opts, (err, out) =>
-      err && !(err instanceof RangeError) ? inflateRaw(input, opts, cb) : cb(err, out),
-    ),
+/**
+ * Each coding's decoder, and the flush mode that decodes a stream's first bytes only (what is there
+ * is decoded, the missing rest is no error).
+ */
+const DECODERS: Record<string, { decode: Decoder; partialFlush: number }> = {
+  gzip: { decode: gunzip, partialFlush: constants.Z_SYNC_FLUSH },
+  br: { decode: brotliDecompress, partialFlush: constants.BROTLI_OPERATION_FLUSH },
+  zstd: { decode: zstdDecompress as unknown as Decoder, partialFlush: constants.ZSTD_e_flush },
+  deflate: {
+    decode: (input, opts, cb) =>
+      // "deflate" is zlib-wrapped by the RFC, raw in some servers: try both
+      inflate(input, opts, (err, out) =>
+        err && !(err instanceof RangeError) ? inflateRaw(input, opts, cb) : cb(err, out),
+      ),
+    partialFlush: constants.Z_SYNC_FLUSH,
+  },
 };
 
 /** The listed content codings, in the order they were applied, without identity. */
@@ -53,45 +48,40 @@ function codingsOf(contentEncoding: string | undefined): string[] {
     .map((c) => (c === 'x-gzip' ? 'gzip' : c));
 }
 
-/** Decoders of a stream's first bytes only: what is there is decoded, the missing rest is no error. */
-const HEAD_DECODERS: Record<string, (input: Buffer, maxOutputLength: number) => Buffer> = {
-  gzip: (input, maxOutputLength) =>
-    gunzipSync(input, { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength }),
-  br: (input, maxOutputLength) =>
-    brotliDecompressSync(input, { finishFlush: constants.BROTLI_OPERATION_FLUSH, maxOutputLength }),
-  zstd: (input, maxOutputLength) =>
-    zstdDecompressSync(input, { finishFlush: constants.ZSTD_e_flush, maxOutputLength }),
-  deflate: (input, maxOutputLength) => {
-    const opts = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength };
-    try {
-      return inflateSync(input, opts);
-    } catch {
-      return inflateRawSync(input, opts);
-    }
-  },
-};
+/** Undoes `codings` (from the last applied); `partial` decodes a stream's first bytes only. */
+async function decode(bytes: Buffer, codings: string[], maxOutputLength: number, partial: boolean) {
+  for (const coding of [...codings].reverse()) {
+    const decoder = DECODERS[coding];
+    if (!decoder) throw new UndecodableBodyError(`the content encoding "${coding}" cannot be scanned`);
+    const opts = { maxOutputLength, ...(partial ? { finishFlush: decoder.partialFlush } : {}) };
+    bytes = await new Promise<Buffer>((resolve, reject) =>
+      decoder.decode(bytes, opts, (err, out) => {
+        if (!err) return resolve(out);
+        if (err instanceof RangeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+          return reject(new DecodedTooLargeError(`decoded, the body exceeds ${maxOutputLength} bytes`));
+        reject(new UndecodableBodyError(`the ${coding}-encoded body is corrupt: ${err.message}`));
+      }),
+    );
+  }
+  return bytes;
+}
 
 /**
  * The first bytes of a body as the client sees them once decoded, for telling its type (a zip sent
  * gzip-encoded is a zip, not "a gzip file"); undefined when they cannot be decoded (an unknown or
  * broken coding, or a head that expands past `maxBytes`).
  */
-export function decodedHead(
+export async function decodedHead(
   head: Buffer,
   contentEncoding: string | undefined,
   maxBytes: number,
-): Buffer | undefined {
-  let bytes = head;
-  for (const coding of codingsOf(contentEncoding).reverse()) {
-    const decode = HEAD_DECODERS[coding];
-    if (!decode) return undefined;
-    try {
-      bytes = decode(bytes, maxBytes);
-    } catch {
-      return undefined;
-    }
+): Promise<Buffer | undefined> {
+  try {
+    return await decode(head, codingsOf(contentEncoding), maxBytes, true);
+  } catch (err) {
+    if (err instanceof UndecodableBodyError || err instanceof DecodedTooLargeError) return undefined;
+    throw err;
   }
-  return bytes;
 }
 
 /** The bytes to scan for a body sent with `contentEncoding`; throws for unknown or broken encodings. */
@@ -103,19 +93,5 @@ export async function scannableBytes(
   const codings = codingsOf(contentEncoding);
   // clamd unpacks one gzip layer itself
   if (codings.length === 0 || (codings.length === 1 && codings[0] === 'gzip')) return body;
-  let bytes = body;
-  // codings are listed in the order they were applied: undo them from the last
-  for (const coding of codings.reverse()) {
-    const decode = DECODERS[coding];
-    if (!decode) throw new UndecodableBodyError(`the content encoding "${coding}" cannot be scanned`);
-    bytes = await new Promise<Buffer>((resolve, reject) =>
-      decode(bytes, { maxOutputLength: maxDecodedBytes }, (err, out) => {
-        if (!err) return resolve(out);
-        if (err instanceof RangeError || (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
-          return reject(new DecodedTooLargeError(`decoded, the body exceeds ${maxDecodedBytes} bytes`));
-        reject(new UndecodableBodyError(`the ${coding}-encoded body is corrupt: ${err.message}`));
-      }),
-    );
-  }
-  return bytes;
+  return decode(body, codings, maxDecodedBytes, false);
 }

@@ -38,6 +38,23 @@ const SNIFF_WAIT_MS = 500;
 /** A sniffed head that decodes to more than this is not sniffed (and, for the antivirus, scanned). */
 const SNIFF_DECODED_LIMIT = 2 ** 20;
 
+/**
+ * The type file-type sees in a body's first bytes; an encoded body is sniffed as the client will see
+ * it (a gzip-encoded zip is a zip). `decodable` is false when its encoding cannot be undone.
+ */
+async function sniffHead(
+  first: Buffer,
+  contentEncoding: string | undefined,
+): Promise<{ decodable: boolean; sniffed?: { mime: string; ext: string } | undefined }> {
+  const raw = first.subarray(0, SNIFF_BYTES);
+  const decoded = contentEncoding ? await decodedHead(raw, contentEncoding, SNIFF_DECODED_LIMIT) : raw;
+  const head = (decoded ?? raw).subarray(0, SNIFF_BYTES);
+  return {
+    decodable: decoded !== undefined,
+    sniffed: head.length > 0 ? await fileTypeFromBuffer(head) : undefined,
+  };
+}
+
 const holdHead = (status: number, headers: ResponseHeaders, facts: ResponseFacts): HeldHead => ({
   status,
   headers,
@@ -214,13 +231,8 @@ export class ResponseRelay {
     held.sniffing = true;
     clearTimeout(held.timer);
     this.controller?.pause();
-    const raw = Buffer.concat(held.chunks).subarray(0, SNIFF_BYTES);
-    // an encoded body is sniffed as the client will see it (a gzip-encoded zip is a zip)
-    const encoding = headerValue(held.headers['content-encoding']);
-    const decoded = encoding ? decodedHead(raw, encoding, SNIFF_DECODED_LIMIT) : raw;
-    const head = (decoded ?? raw).subarray(0, SNIFF_BYTES);
-    (head.length > 0 ? fileTypeFromBuffer(head) : Promise.resolve(undefined)).then(
-      (sniffed) => {
+    sniffHead(Buffer.concat(held.chunks), headerValue(held.headers['content-encoding'])).then(
+      ({ decodable, sniffed }) => {
         if (this.finished) return;
         this.held = undefined;
         const blocked =
@@ -235,8 +247,7 @@ export class ResponseRelay {
           return;
         }
         // what cannot be decoded cannot be told apart from what the profile scans: scanned
-        const scanIt =
-          this.sniffForScan && (decoded === undefined || (sniffed && this.sniffedWantsScan(sniffed)));
+        const scanIt = this.sniffForScan && (!decodable || (sniffed && this.sniffedWantsScan(sniffed)));
         if (scanIt && !this.beginScan(held.status)) return;
         this.writeHead(held.status, held.headers);
         for (const chunk of held.chunks) {
