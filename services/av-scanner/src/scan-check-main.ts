@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { EICAR } from '@moat/clamav';
 import { redactUrl } from '@moat/config';
 import { ScanClient, type ScanVerdict } from '@moat/scan';
+import { baseConfigSchema } from '@moat/service-kit';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 
@@ -79,8 +80,20 @@ async function main(): Promise<number> {
     console.error(`--timeout-ms must be an integer of at least 100, got ${values['timeout-ms']}`);
     return 2;
   }
-  const natsUrl = values.nats ?? process.env.MOAT_NATS_URL ?? 'nats://127.0.0.1:4222';
-  const redisUrl = values.redis ?? process.env.MOAT_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // the services' own defaults and URL checks
+  const urls = baseConfigSchema.pick({ natsUrl: true, redisUrl: true }).safeParse({
+    natsUrl: values.nats ?? process.env.MOAT_NATS_URL,
+    redisUrl: values.redis ?? process.env.MOAT_REDIS_URL,
+  });
+  if (!urls.success) {
+    const source = { natsUrl: '--nats or MOAT_NATS_URL', redisUrl: '--redis or MOAT_REDIS_URL' };
+    for (const issue of urls.error.issues)
+      console.error(
+        `${source[issue.path[0] as keyof typeof source] ?? issue.path.join('.')}: ${issue.message}`,
+      );
+    return 2;
+  }
+  const { natsUrl, redisUrl } = urls.data;
   // helm test logs are read by more people than the Secret holding the URLs
   const [natsShown, redisShown] = [redactUrl(natsUrl), redactUrl(redisUrl)];
 
