@@ -6,7 +6,6 @@
 // A benchmark, not a test: run it by hand, never in CI.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -17,10 +16,9 @@ import {
   log,
   makeTempDir,
   rerunInNetns,
-  run,
   runMain,
 } from '../proxy/lib/procs.mjs';
-import { median } from '../proxy/lib/report.mjs';
+import { median, resultsPath, runIdentity } from '../proxy/lib/report.mjs';
 import { startMoat, startOrigin, startSquid } from '../proxy/lib/stacks.mjs';
 import { clamdCommand, EICAR, startIcapStack } from './lib/icap-stack.mjs';
 import {
@@ -140,16 +138,6 @@ function options() {
     throw new Error(`--main-workers ${opts.mainWorkers} must be one of --workers ${workers.join(',')}`);
   opts.clamdThreads = int('clamd-threads', 1, Math.max(...workers) * opts.concurrency);
   return opts;
-}
-
-function resultsPath(opts) {
-  if (opts.out) return resolve(opts.out);
-  const dir = join(REPO, 'loadtest/results');
-  mkdirSync(dir, { recursive: true });
-  const date = new Date().toISOString().slice(0, 10);
-  let file = join(dir, `av-${date}.json`);
-  for (let i = 2; existsSync(file); i++) file = join(dir, `av-${date}-${i}.json`);
-  return file;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -777,22 +765,15 @@ async function main() {
     bd = await breakdown(stacks, files, origin.port, opts);
   }
 
-  const commit = (await run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
-  const dirty = (
-    await run('git', ['-C', REPO, 'status', '--porcelain', 'services', 'packages'])
-  ).stdout.trim();
-  const cpu = os.cpus();
   const result = {
-    date: new Date().toISOString(),
-    commit: `commit ${commit}${dirty ? ' (with uncommitted changes in services/ or packages/)' : ''}`,
-    machine: `${cpu.length} × ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`,
+    ...(await runIdentity(REPO)),
     options: opts,
     versions: Object.fromEntries(Object.entries(stacks).map(([k, v]) => [k, v.version])),
     summary: summarise(runs, opts),
     breakdown: bd,
     runs,
   };
-  const file = resultsPath(opts);
+  const file = resultsPath(opts.out, 'av');
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   log(`results written to ${file}`);
   if (opts.json) console.log(JSON.stringify(result, null, 2));

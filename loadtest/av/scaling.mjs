@@ -3,7 +3,7 @@
 // av-scanner pods, each pod a worker with a clamd of its own under one CPU limit, as the chart
 // deploys them. Reports MiB/s per pod count and the speed-up over one pod. See README.md.
 // A benchmark, not a test: run it by hand, never in CI.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,9 @@ import {
   log,
   makeTempDir,
   rerunInNetns,
-  run,
   runMain,
 } from '../proxy/lib/procs.mjs';
+import { resultsPath, runIdentity } from '../proxy/lib/report.mjs';
 import { startOrigin } from '../proxy/lib/stacks.mjs';
 import { EICAR } from './lib/icap-stack.mjs';
 import { cell, curlMany, fetchOne, fmt, MiB, sha256, stat, throughput, writeFiles } from './lib/measure.mjs';
@@ -103,16 +103,6 @@ function options() {
     json: values.json,
     keepTemp: values['keep-temp'],
   };
-}
-
-function resultsPath(opts) {
-  if (opts.out) return resolve(opts.out);
-  const dir = join(REPO, 'loadtest/results');
-  mkdirSync(dir, { recursive: true });
-  const date = new Date().toISOString().slice(0, 10);
-  let file = join(dir, `av-scaling-${date}.json`);
-  for (let i = 2; existsSync(file); i++) file = join(dir, `av-scaling-${date}-${i}.json`);
-  return file;
 }
 
 /** Before measuring: EICAR is blocked and a clean 10 MiB file arrives intact. */
@@ -261,18 +251,14 @@ async function main() {
     }
   }
 
-  const commit = (await run('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
-  const cpu = os.cpus();
   const result = {
-    date: new Date().toISOString(),
-    commit: `commit ${commit}`,
-    machine: `${cpu.length} × ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`,
+    ...(await runIdentity(REPO)),
     version: moat.version,
     options: opts,
     summary: summarise(runs, opts),
     runs,
   };
-  const file = resultsPath(opts);
+  const file = resultsPath(opts.out, 'av-scaling');
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   log(`results written to ${file}`);
   if (opts.json) console.log(JSON.stringify(result, null, 2));

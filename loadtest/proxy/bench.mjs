@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Moat's web proxy vs Squid, side by side in the same run: small responses, large responses, CONNECT
 // tunnels and idle keep-alive memory, interleaving the two proxies round by round. See README.md.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +18,7 @@ import {
   makeTempDir,
   run,
 } from './lib/procs.mjs';
-import { markdownTable, scanAccessLog, summarise } from './lib/report.mjs';
+import { markdownTable, resultsPath, scanAccessLog, summarise } from './lib/report.mjs';
 import { ONE_KIB, ONE_MIB, startMoat, startNodeFloor, startOrigin, startSquid } from './lib/stacks.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -142,16 +142,6 @@ function readOptions() {
     json: values.json,
     keepTemp: values['keep-temp'],
   };
-}
-
-function resultsPath(opts) {
-  if (opts.out) return resolve(opts.out);
-  const dir = resolve(here, '../results');
-  mkdirSync(dir, { recursive: true });
-  const date = new Date().toISOString().slice(0, 10);
-  let file = join(dir, `proxy-${date}.json`);
-  for (let i = 2; existsSync(file); i++) file = join(dir, `proxy-${date}-${i}.json`);
-  return file;
 }
 
 async function toolVersions() {
@@ -530,7 +520,7 @@ async function main() {
     accessLogs,
     runs,
   };
-  const file = resultsPath(opts);
+  const file = resultsPath(opts.out, 'proxy');
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   log(`results written to ${file}`);
   if (opts.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -1,6 +1,36 @@
-// Medians, ratios, the markdown table, and the access-log check.
-import { createReadStream } from 'node:fs';
+// Medians, ratios, the markdown table, the access-log check, and where and how a run is recorded.
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { run } from './procs.mjs';
+
+const RESULTS_DIR = fileURLToPath(new URL('../../results', import.meta.url));
+
+/** Where a run's results go: `out`, else loadtest/results/<name>-<date>.json (-2, -3… when taken). */
+export function resultsPath(out, name) {
+  if (out) return resolve(out);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const date = new Date().toISOString().slice(0, 10);
+  let file = join(RESULTS_DIR, `${name}-${date}.json`);
+  for (let i = 2; existsSync(file); i++) file = join(RESULTS_DIR, `${name}-${date}-${i}.json`);
+  return file;
+}
+
+/** When, at which commit (noting uncommitted services/ or packages/) and on what machine a run was made. */
+export async function runIdentity(repo) {
+  const commit = (await run('git', ['-C', repo, 'rev-parse', '--short', 'HEAD'])).stdout.trim();
+  const dirty = (
+    await run('git', ['-C', repo, 'status', '--porcelain', 'services', 'packages'])
+  ).stdout.trim();
+  const cpu = os.cpus();
+  return {
+    date: new Date().toISOString(),
+    commit: `commit ${commit}${dirty ? ' (with uncommitted changes in services/ or packages/)' : ''}`,
+    machine: `${cpu.length} × ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`,
+  };
+}
 
 export function median(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
